@@ -1,0 +1,65 @@
+"""The four roles, as Django groups, and what each may do.
+
+Groups are created by a migration and kept in step by ``sync_roles`` (run after every migrate).
+A permission is ``app_label.codename``; ``*`` grants every permission (admins).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+OPS = "ops"
+FINANCE = "finance"
+EXECUTIVE = "executive"
+ADMIN = "admin"
+ROLES = (OPS, FINANCE, EXECUTIVE, ADMIN)
+
+_VIEW_CANONICAL = [
+    "orders.view_order",
+    "orders.view_orderline",
+    "orders.view_orderevent",
+    "payments.view_payment",
+    "fulfilment.view_shipment",
+    "returns.view_refund",
+    "returns.view_returnauthorization",
+    "exceptions.view_opsexception",
+    "integrations.view_inboundevent",
+    "integrations.view_outboundmessage",
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    OPS: [
+        *_VIEW_CANONICAL,
+        "exceptions.change_opsexception",
+        "integrations.view_connection",
+        "catalog.view_sku",
+        "inventory.view_stockposition",
+    ],
+    FINANCE: [
+        *_VIEW_CANONICAL,
+        "exceptions.change_opsexception",
+        "finance.view_invoice",
+        "finance.view_creditmemo",
+        "finance.view_journalentry",
+        "finance.view_journalline",
+        "payments.view_settlement",
+    ],
+    EXECUTIVE: ["dashboards.view_kpis"],
+    ADMIN: ["*"],
+}
+
+ROLE_HOME = {OPS: "orders:order_list", FINANCE: "orders:order_list", ADMIN: "orders:order_list"}
+
+
+def roles_of(user: Any) -> list[str]:
+    if not getattr(user, "is_authenticated", False):
+        return []
+    cached = getattr(user, "_ct_roles", None)
+    if cached is None:
+        cached = sorted(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        user._ct_roles = cached
+    return cached
+
+
+def has_role(user: Any, role: str) -> bool:
+    return getattr(user, "is_superuser", False) or role in roles_of(user)

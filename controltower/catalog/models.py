@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from controltower.catalog.choices import ChannelType, LocationType, SystemKind
+from controltower.core.models import CanonicalModel, canonical_constraints
+from controltower.core.money import AmountField, CurrencyField
+
+
+class Channel(CanonicalModel):
+    """A place customers buy: a WooCommerce store, a POS estate, a marketplace."""
+
+    code = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=32, choices=ChannelType.choices)
+    currency = CurrencyField()
+    legal_entity = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta(CanonicalModel.Meta):
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Location(CanonicalModel):
+    """A warehouse, a store, or a channel's virtual location."""
+
+    code = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=32, choices=LocationType.choices)
+    channel = models.ForeignKey(
+        Channel, null=True, blank=True, on_delete=models.PROTECT, related_name="locations"
+    )
+    city = models.CharField(max_length=100, blank=True, default="")
+    country = models.CharField(max_length=2, blank=True, default="")
+    is_active = models.BooleanField(default=True)
+
+    class Meta(CanonicalModel.Meta):
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(CanonicalModel):
+    name = models.CharField(max_length=255)
+    brand = models.CharField(max_length=100, blank=True, default="")
+    category = models.CharField(max_length=100, blank=True, default="")
+    tax_class = models.CharField(max_length=32, blank=True, default="standard")
+
+    class Meta(CanonicalModel.Meta):
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SKU(CanonicalModel):
+    """A sellable variant of a product."""
+
+    code = models.CharField(max_length=64, unique=True)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="skus")
+    name = models.CharField(max_length=255)
+    attributes = models.JSONField(default=dict, blank=True)
+    barcode = models.CharField(max_length=64, blank=True, default="")
+    price_amount = AmountField()
+    currency = CurrencyField()
+    is_active = models.BooleanField(default=True)
+
+    class Meta(CanonicalModel.Meta):
+        ordering = ["code"]
+        verbose_name = "SKU"
+        constraints = canonical_constraints(
+            models.CheckConstraint(
+                condition=Q(price_amount__gte=0), name="catalog_sku_price_nonneg"
+            ),
+        )
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class SKUCrossReference(CanonicalModel):
+    """How another system names a SKU (a WooCommerce product id, an ERP item number)."""
+
+    sku = models.ForeignKey(SKU, on_delete=models.CASCADE, related_name="cross_references")
+    system = models.CharField(max_length=32, choices=SystemKind.choices)
+    system_code = models.CharField(max_length=128)
+
+    class Meta(CanonicalModel.Meta):
+        verbose_name = "SKU cross reference"
+        constraints = canonical_constraints(
+            models.UniqueConstraint(
+                fields=["system", "system_code"], name="catalog_skuxref_system_code_uniq"
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.system}:{self.system_code} → {self.sku_id}"

@@ -1,0 +1,91 @@
+"""Who or what is acting, and for which business transaction.
+
+A contextvar holds the current actor (a person, or an inactive service user such as
+``sync.woocommerce``) and the current correlation id. Middleware sets them for requests, the
+task decorator for Celery tasks; services read them to stamp history rows and events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+_actor: contextvars.ContextVar[AbstractBaseUser | None] = contextvars.ContextVar(
+    "ct_actor", default=None
+)
+_correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "ct_correlation_id", default=None
+)
+
+SERVICE_USERS = {
+    "sync.woocommerce": "WooCommerce sync",
+    "sync.erp": "ERP sync",
+    "sync.pos": "POS sync",
+    "sync.wms": "WMS sync",
+    "sync.payments": "Payment gateway sync",
+    "sync.finance": "Finance ledger sync",
+    "system.runtime": "Integration runtime",
+    "system.reconciler": "Reconciler",
+    "system.demo": "Demo seeder",
+}
+
+
+def current_actor() -> AbstractBaseUser | None:
+    return _actor.get()
+
+
+def current_correlation_id() -> str | None:
+    return _correlation_id.get()
+
+
+def service_user(username: str) -> AbstractBaseUser:
+    """The inactive service user that names a process in history (created on first use)."""
+    from django.contrib.auth import get_user_model
+
+    if username not in SERVICE_USERS:
+        raise ValueError(f"unknown service user {username!r}")
+    user, _ = get_user_model().objects.get_or_create(
+        username=username,
+        defaults={"is_active": False, "first_name": SERVICE_USERS[username]},
+    )
+    return user
+
+
+@contextlib.contextmanager
+def acting_as(actor: AbstractBaseUser | str | None) -> Iterator[AbstractBaseUser | None]:
+    user = service_user(actor) if isinstance(actor, str) else actor
+    token = _actor.set(user)
+    try:
+        yield user
+    finally:
+        _actor.reset(token)
+
+
+@contextlib.contextmanager
+def correlated(correlation_id: Any) -> Iterator[str | None]:
+    value = str(correlation_id) if correlation_id else None
+    token = _correlation_id.set(value)
+    try:
+        yield value
+    finally:
+        _correlation_id.reset(token)
+
+
+def as_service(username: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator for Celery tasks: run the body as the named service user."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with acting_as(username), correlated(kwargs.get("correlation_id")):
+                return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

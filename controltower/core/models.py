@@ -1,0 +1,83 @@
+"""The bases every canonical record is built from: identity, source, time and history."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from controltower.core.context import current_actor
+
+
+def history_user(instance: models.Model | None = None, request: Any = None, **_: Any) -> Any:
+    """simple-history hook: the request's user, else the contextvar actor (person or service)."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return user
+    return current_actor()
+
+
+class CorrelatedMixin(models.Model):
+    """One id per business transaction: an order and everything that follows from it."""
+
+    correlation_id = models.UUIDField(default=uuid.uuid4, db_index=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class SourcedMixin(models.Model):
+    """Where the record came from, under which id, and the source's own modification time."""
+
+    source_system = models.CharField(max_length=64, default="controltower")
+    external_id = models.CharField(max_length=191, blank=True, default="")
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def is_stale(self, source_updated_at: Any) -> bool:
+        """True when an update stamped ``source_updated_at`` is older than what we hold."""
+        return (
+            self.source_updated_at is not None
+            and source_updated_at is not None
+            and source_updated_at < self.source_updated_at
+        )
+
+
+class TimestampedMixin(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class CanonicalModel(CorrelatedMixin, SourcedMixin, TimestampedMixin):
+    """Every business record: correlation id, (source, external id) identity, full history."""
+
+    history = HistoricalRecords(inherit=True, get_user=history_user)
+
+    class Meta:
+        abstract = True
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_system", "external_id"],
+                condition=~Q(external_id=""),
+                name="%(app_label)s_%(class)s_source_uniq",
+            )
+        ]
+
+
+def canonical_constraints(*extra: models.BaseConstraint) -> list[models.BaseConstraint]:
+    """The base constraints plus a model's own (Meta.constraints replaces, so extend it)."""
+    return [*CanonicalModel._meta.constraints, *extra]
+
+
+def stamp(instance: models.Model, reason: str) -> models.Model:
+    """Attach the change reason that simple-history writes on the next save."""
+    instance._change_reason = reason  # type: ignore[attr-defined]
+    return instance

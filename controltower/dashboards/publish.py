@@ -1,0 +1,57 @@
+"""The one doorway from server code to open browsers (Channels groups).
+
+Payloads carry rendered partial HTML plus the permission a receiver must hold; consumers re-check
+it per event. Always called from ``transaction.on_commit`` so nothing is pushed for a rollback.
+A push is an accelerator: pages also render fully on reload and poll, so a failed push loses
+nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TypedDict
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.template.loader import render_to_string
+
+logger = logging.getLogger(__name__)
+
+OPS_GROUP = "dashboard.ops"
+
+
+class DashboardRefresh(TypedDict):
+    type: str  # "dashboard.refresh"
+    html: str
+    permission: str
+
+
+def _send(group: str, message: DashboardRefresh) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:  # a push is best effort; the page polls too
+        logger.warning("push to %s failed", group, exc_info=True)
+
+
+def order_changed(order_id: int, *, created: bool) -> None:
+    """Push the order's row to ops pages after the surrounding transaction commits."""
+
+    def push() -> None:
+        from controltower.orders.models import Order
+
+        order = Order.objects.for_list().filter(pk=order_id).first()
+        if order is None:
+            return
+        html = render_to_string(
+            "orders/partials/_order_push.html", {"order": order, "created": created}
+        )
+        _send(
+            OPS_GROUP,
+            DashboardRefresh(type="dashboard.refresh", html=html, permission="orders.view_order"),
+        )
+
+    transaction.on_commit(push)

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class ExceptionType(models.TextChoices):
+    DEAD_LETTER = "dead_letter", "Dead-lettered message"
+    STUCK_ORDER = "stuck_order", "Stuck order"
+    POSTING_FAILURE = "posting_failure", "Posting failure"
+    RECONCILIATION_BREAK = "reconciliation_break", "Reconciliation break"
+    INVENTORY_DRIFT = "inventory_drift", "Inventory drift"
+    REFUND_APPROVAL = "refund_approval", "Refund awaiting approval"
+    REJECTED_INBOUND = "rejected_inbound", "Rejected inbound event"
+
+
+class Severity(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+SEVERITY_COLOURS: dict[str, str] = {
+    Severity.LOW: "grey",
+    Severity.MEDIUM: "amber",
+    Severity.HIGH: "red",
+    Severity.CRITICAL: "purple",
+}
+
+
+class ExceptionState(models.TextChoices):
+    OPEN = "open", "Open"
+    ASSIGNED = "assigned", "Assigned"
+    RESOLVED = "resolved", "Resolved"
+    IGNORED = "ignored", "Ignored"
+
+
+ACTIVE_STATES = (ExceptionState.OPEN, ExceptionState.ASSIGNED)

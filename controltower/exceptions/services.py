@@ -1,0 +1,85 @@
+"""The one write path for the work queue: open, assign, resolve, ignore, auto-close."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from controltower.core.models import stamp
+from controltower.exceptions.choices import ExceptionState, ExceptionType, Severity
+from controltower.exceptions.models import OpsException
+
+logger = logging.getLogger(__name__)
+
+
+class ExceptionActionError(ValueError):
+    pass
+
+
+def open_exception(
+    *,
+    type: ExceptionType,
+    dedupe_key: str,
+    title: str,
+    detail: str = "",
+    severity: Severity = Severity.MEDIUM,
+    correlation_id: Any = None,
+    money_at_risk: Decimal = Decimal(0),
+    currency: str = "EUR",
+    subject_type: str = "",
+    subject_id: str = "",
+    context: dict[str, Any] | None = None,
+) -> OpsException:
+    """Open an exception for a condition, or refresh the active one with the same key."""
+    with transaction.atomic():
+        existing = (
+            OpsException.objects.open().select_for_update().filter(dedupe_key=dedupe_key).first()
+        )
+        if existing is not None:
+            existing.detail = detail
+            existing.money_at_risk_amount = money_at_risk
+            existing.context = context or {}
+            existing.save(update_fields=["detail", "money_at_risk_amount", "context", "updated_at"])
+            return existing
+        fields: dict[str, Any] = {
+            "type": type,
+            "dedupe_key": dedupe_key,
+            "title": title[:255],
+            "detail": detail,
+            "severity": severity,
+            "money_at_risk_amount": money_at_risk,
+            "currency": currency,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "context": context or {},
+        }
+        if correlation_id:
+            fields["correlation_id"] = correlation_id
+        exc = OpsException(**fields)
+        stamp(exc, f"opened: {title}"[:100])
+        try:
+            with transaction.atomic():
+                exc.save()
+        except IntegrityError:
+            # Another worker opened it between our check and insert: use theirs.
+            return OpsException.objects.open().get(dedupe_key=dedupe_key)
+        logger.info("exception opened", extra={"correlation_id": str(exc.correlation_id)})
+        return exc
+
+
+@transaction.atomic
+def close_exceptions_for(dedupe_key: str, *, reason: str) -> int:
+    """The underlying condition cleared: resolve its active exception (if any)."""
+    closed = 0
+    for exc in OpsException.objects.open().select_for_update().filter(dedupe_key=dedupe_key):
+        exc.state = ExceptionState.RESOLVED
+        exc.resolution_reason = reason
+        exc.closed_at = timezone.now()
+        stamp(exc, reason[:100])
+        exc.save(update_fields=["state", "resolution_reason", "closed_at", "updated_at"])
+        closed += 1
+    return closed

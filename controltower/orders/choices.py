@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class OrderState(models.TextChoices):
+    RECEIVED = "received", "Received"
+    PENDING_PAYMENT = "pending_payment", "Pending payment"
+    ON_HOLD = "on_hold", "On hold"
+    ACCEPTED = "accepted", "Accepted"
+    REGISTERED = "registered", "Registered in ERP"
+    PARTIALLY_SHIPPED = "partially_shipped", "Partially shipped"
+    SHIPPED = "shipped", "Shipped"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+    REFUNDED = "refunded", "Refunded"
+    FAILED = "failed", "Failed"
+
+
+ORDER_STATE_COLOURS: dict[str, str] = {
+    OrderState.RECEIVED: "grey",
+    OrderState.PENDING_PAYMENT: "amber",
+    OrderState.ON_HOLD: "amber",
+    OrderState.ACCEPTED: "blue",
+    OrderState.REGISTERED: "green",
+    OrderState.PARTIALLY_SHIPPED: "teal",
+    OrderState.SHIPPED: "teal",
+    OrderState.COMPLETED: "green",
+    OrderState.CANCELLED: "grey",
+    OrderState.REFUNDED: "purple",
+    OrderState.FAILED: "red",
+}
+
+
+class OrderLineStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    BACKORDERED = "backordered", "Backordered"
+    PARTIALLY_SHIPPED = "partially_shipped", "Partially shipped"
+    SHIPPED = "shipped", "Shipped"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class OrderEventType(models.TextChoices):
+    RECEIVED = "received", "Received from channel"
+    UPDATED = "updated", "Updated from channel"
+    STATE_CHANGED = "state_changed", "State changed"
+    TRANSITION_REFUSED = "transition_refused", "Transition refused"
+    STALE_UPDATE_REFUSED = "stale_update_refused", "Stale update refused"
+    ERP_REQUESTED = "erp_requested", "Sent to ERP"
+    ERP_REGISTERED = "erp_registered", "Registered in ERP"
+    NOTE_ADDED = "note_added", "Note added"

@@ -1,0 +1,54 @@
+"""One constructor per order event type: the timeline people read on the trace page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controltower.core.context import current_actor
+from controltower.orders.choices import OrderEventType
+from controltower.orders.models import Order, OrderEvent
+
+
+def _event(order: Order, type: OrderEventType, **parameters: Any) -> OrderEvent:
+    actor = current_actor()
+    return OrderEvent.objects.create(
+        order=order,
+        correlation_id=order.correlation_id,
+        type=type,
+        parameters=parameters,
+        actor=actor if actor is not None and actor.pk else None,
+    )
+
+
+def order_received(order: Order, *, source: str, channel_status: str) -> OrderEvent:
+    return _event(order, OrderEventType.RECEIVED, source=source, channel_status=channel_status)
+
+
+def order_updated(order: Order, *, changed: list[str]) -> OrderEvent:
+    return _event(order, OrderEventType.UPDATED, changed=changed)
+
+
+def state_changed(order: Order, *, old: str, new: str, reason: str) -> OrderEvent:
+    return _event(order, OrderEventType.STATE_CHANGED, old=old, new=new, reason=reason)
+
+
+def transition_refused(order: Order, *, current: str, target: str, reason: str) -> OrderEvent:
+    return _event(
+        order, OrderEventType.TRANSITION_REFUSED, current=current, target=target, reason=reason
+    )
+
+
+def stale_update_refused(order: Order, *, held: str, offered: str) -> OrderEvent:
+    return _event(order, OrderEventType.STALE_UPDATE_REFUSED, held=held, offered=offered)
+
+
+def erp_requested(order: Order, *, connection: str, idempotency_key: str) -> OrderEvent:
+    return _event(
+        order, OrderEventType.ERP_REQUESTED, connection=connection, idempotency_key=idempotency_key
+    )
+
+
+def erp_registered(order: Order, *, erp_reference: str, connection: str) -> OrderEvent:
+    return _event(
+        order, OrderEventType.ERP_REGISTERED, erp_reference=erp_reference, connection=connection
+    )

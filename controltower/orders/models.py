@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from controltower.catalog.models import SKU, Channel, Location
+from controltower.core.models import CanonicalModel, canonical_constraints
+from controltower.core.money import AmountField, CurrencyField, Money
+from controltower.orders.choices import OrderEventType, OrderLineStatus, OrderState
+from controltower.orders.querysets import OrderQuerySet
+from controltower.orders.transitions import is_allowed
+
+
+class Order(CanonicalModel):
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="orders")
+    number = models.CharField(max_length=64)
+    state = models.CharField(max_length=32, choices=OrderState.choices, default=OrderState.RECEIVED)
+    channel_status = models.CharField(max_length=64, blank=True, default="")
+    currency = CurrencyField()
+    subtotal_amount = AmountField()
+    discount_amount = AmountField()
+    shipping_amount = AmountField()
+    tax_amount = AmountField()
+    total_amount = AmountField()
+    customer_name = models.CharField(max_length=200, blank=True, default="")
+    customer_email = models.EmailField(blank=True, default="")
+    billing_address = models.JSONField(default=dict, blank=True)
+    shipping_address = models.JSONField(default=dict, blank=True)
+    payment_method = models.CharField(max_length=64, blank=True, default="")
+    placed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    state_changed_at = models.DateTimeField(default=timezone.now)
+    erp_reference = models.CharField(max_length=64, blank=True, default="")
+    erp_registered_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrderQuerySet.as_manager()
+
+    class Meta(CanonicalModel.Meta):
+        ordering = ["-placed_at", "-id"]
+        constraints = canonical_constraints(
+            models.CheckConstraint(
+                condition=Q(state__in=OrderState.values), name="orders_order_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(total_amount__gte=0)
+                & Q(subtotal_amount__gte=0)
+                & Q(shipping_amount__gte=0)
+                & Q(tax_amount__gte=0)
+                & Q(discount_amount__gte=0),
+                name="orders_order_amounts_nonneg",
+            ),
+        )
+        indexes = [models.Index(fields=["state", "-placed_at"], name="orders_order_state_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.channel.code} #{self.number}"
+
+    @property
+    def total(self) -> Money:
+        return Money(self.total_amount, self.currency)
+
+    def can_transition_to(self, state: str) -> bool:
+        return is_allowed(self.state, state)
+
+
+class OrderLine(CanonicalModel):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    line_number = models.PositiveIntegerField()
+    sku = models.ForeignKey(SKU, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    sku_code = models.CharField(max_length=64)
+    name = models.CharField(max_length=255)
+    quantity = models.PositiveIntegerField()
+    quantity_cancelled = models.PositiveIntegerField(default=0)
+    quantity_shipped = models.PositiveIntegerField(default=0)
+    quantity_backordered = models.PositiveIntegerField(default=0)
+    fulfilment_location = models.ForeignKey(
+        Location, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(
+        max_length=32, choices=OrderLineStatus.choices, default=OrderLineStatus.OPEN
+    )
+    currency = CurrencyField()
+    unit_price_amount = AmountField()
+    discount_amount = AmountField()
+    tax_amount = AmountField()
+    total_amount = AmountField()
+
+    class Meta(CanonicalModel.Meta):
+        ordering = ["order_id", "line_number"]
+        constraints = canonical_constraints(
+            models.UniqueConstraint(
+                fields=["order", "line_number"], name="orders_orderline_number_uniq"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="orders_orderline_quantity_pos"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity_cancelled__lte=models.F("quantity"))
+                & Q(quantity_shipped__lte=models.F("quantity") - models.F("quantity_cancelled")),
+                name="orders_orderline_quantities_fit",
+            ),
+            models.CheckConstraint(
+                condition=Q(unit_price_amount__gte=0) & Q(total_amount__gte=0),
+                name="orders_orderline_amounts_nonneg",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.sku_code} × {self.quantity}"
+
+
+class ChannelStatusMapping(CanonicalModel):
+    """Admin-editable: which canonical state a channel's own order status means."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="status_mappings")
+    channel_status = models.CharField(max_length=64)
+    state = models.CharField(max_length=32, choices=OrderState.choices)
+
+    class Meta(CanonicalModel.Meta):
+        constraints = canonical_constraints(
+            models.UniqueConstraint(
+                fields=["channel", "channel_status"], name="orders_statusmapping_uniq"
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.channel.code}: {self.channel_status} → {self.state}"
+
+
+class OrderEvent(models.Model):
+    """A typed, human-readable step in an order's life (the trace page reads these)."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    correlation_id = models.UUIDField(db_index=True)
+    type = models.CharField(max_length=32, choices=OrderEventType.choices)
+    parameters = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} ({self.order_id})"

@@ -1,0 +1,251 @@
+"""Order services: the only write path for orders."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from controltower.catalog.models import SKU, Channel
+from controltower.core.context import correlated
+from controltower.core.models import stamp
+from controltower.dashboards import publish
+from controltower.inventory.services import release_order_reservations, reserve_order_lines
+from controltower.orders import events
+from controltower.orders.choices import OrderState
+from controltower.orders.locks import lock_order
+from controltower.orders.models import ChannelStatusMapping, Order, OrderLine
+from controltower.orders.transitions import IllegalTransition, is_allowed
+
+logger = logging.getLogger(__name__)
+
+# Our own progress past "accepted" that a channel does not know about: a channel that still says
+# "processing" (→ accepted) is consistent with these, not a request to go back.
+_PROGRESS_BEYOND_ACCEPTED = frozenset(
+    {OrderState.REGISTERED, OrderState.PARTIALLY_SHIPPED, OrderState.SHIPPED}
+)
+
+
+@dataclass(frozen=True)
+class ChannelOrderLineData:
+    external_id: str
+    sku_code: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+    discount: Decimal
+    tax: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class ChannelOrderData:
+    """A channel's order, translated by an adapter into canonical terms."""
+
+    source_system: str
+    external_id: str
+    number: str
+    channel_status: str
+    currency: str
+    subtotal: Decimal
+    discount: Decimal
+    shipping: Decimal
+    tax: Decimal
+    total: Decimal
+    placed_at: datetime
+    source_updated_at: datetime
+    customer_name: str = ""
+    customer_email: str = ""
+    billing_address: dict[str, Any] = field(default_factory=dict)
+    shipping_address: dict[str, Any] = field(default_factory=dict)
+    payment_method: str = ""
+    lines: tuple[ChannelOrderLineData, ...] = ()
+
+
+@dataclass
+class OrderUpsert:
+    order: Order
+    created: bool = False
+    changed: bool = False
+    stale: bool = False
+    became_accepted: bool = False
+
+
+class UnmappedChannelStatus(ValueError):
+    pass
+
+
+def map_channel_status(channel: Channel, channel_status: str) -> OrderState:
+    mapping = ChannelStatusMapping.objects.filter(
+        channel=channel, channel_status=channel_status
+    ).first()
+    if mapping is None:
+        raise UnmappedChannelStatus(
+            f"channel {channel.code} has no mapping for status {channel_status!r}"
+        )
+    return OrderState(mapping.state)
+
+
+def _apply_state(order: Order, target: OrderState, *, reason: str) -> bool:
+    """Move to ``target`` if legal; a refused move is recorded and changes nothing."""
+    current = OrderState(order.state)
+    if target == current:
+        return False
+    if target == OrderState.ACCEPTED and current in _PROGRESS_BEYOND_ACCEPTED:
+        return False
+    if not is_allowed(current, target):
+        events.transition_refused(order, current=current, target=target, reason=reason)
+        logger.warning("order transition refused %s → %s", current, target)
+        return False
+    order.state = target
+    order.state_changed_at = timezone.now()
+    stamp(order, f"{current} → {target}: {reason}"[:100])
+    order.save(update_fields=["state", "state_changed_at", "updated_at"])
+    events.state_changed(order, old=current, new=target, reason=reason)
+    if target == OrderState.ACCEPTED:
+        reserve_order_lines(order)
+    elif target in (OrderState.CANCELLED, OrderState.FAILED):
+        release_order_reservations(order, reason=f"order {target}")
+    return True
+
+
+def transition_order(order: Order, target: OrderState, *, reason: str) -> Order:
+    """Move an order to ``target``; raises ``IllegalTransition`` (after recording it)."""
+    with transaction.atomic():
+        order = lock_order(order.pk)
+        if target != order.state and not is_allowed(order.state, target):
+            events.transition_refused(order, current=order.state, target=target, reason=reason)
+            raise IllegalTransition(order.state, target)
+        if _apply_state(order, target, reason=reason):
+            publish.order_changed(order.pk, created=False)
+    return order
+
+
+def _order_fields(data: ChannelOrderData) -> dict[str, Any]:
+    return {
+        "number": data.number,
+        "channel_status": data.channel_status,
+        "currency": data.currency,
+        "subtotal_amount": data.subtotal,
+        "discount_amount": data.discount,
+        "shipping_amount": data.shipping,
+        "tax_amount": data.tax,
+        "total_amount": data.total,
+        "customer_name": data.customer_name,
+        "customer_email": data.customer_email,
+        "billing_address": data.billing_address,
+        "shipping_address": data.shipping_address,
+        "payment_method": data.payment_method,
+        "placed_at": data.placed_at,
+        "source_updated_at": data.source_updated_at,
+    }
+
+
+def _create_lines(order: Order, data: ChannelOrderData) -> None:
+    skus = {s.code: s for s in SKU.objects.filter(code__in=[ln.sku_code for ln in data.lines])}
+    for number, line in enumerate(data.lines, start=1):
+        row = OrderLine(
+            order=order,
+            correlation_id=order.correlation_id,
+            source_system=data.source_system,
+            external_id=f"{data.external_id}:{line.external_id}",
+            source_updated_at=data.source_updated_at,
+            line_number=number,
+            sku=skus.get(line.sku_code),
+            sku_code=line.sku_code,
+            name=line.name,
+            quantity=line.quantity,
+            currency=data.currency,
+            unit_price_amount=line.unit_price,
+            discount_amount=line.discount,
+            tax_amount=line.tax,
+            total_amount=line.total,
+        )
+        stamp(row, "received from channel")
+        row.save()
+
+
+def upsert_channel_order(channel: Channel, data: ChannelOrderData) -> OrderUpsert:
+    """Create or update an order from its channel's view, refusing stale updates.
+
+    Idempotent: the same data applied twice changes nothing the second time.
+    """
+    target = map_channel_status(channel, data.channel_status)
+    with transaction.atomic():
+        existing = (
+            Order.objects.select_for_update(of=("self",))
+            .filter(source_system=data.source_system, external_id=data.external_id)
+            .first()
+        )
+        if existing is None:
+            order = Order(
+                channel=channel,
+                source_system=data.source_system,
+                external_id=data.external_id,
+                **_order_fields(data),
+            )
+            with correlated(order.correlation_id):
+                stamp(order, f"received from {data.source_system}")
+                order.save()
+                _create_lines(order, data)
+                events.order_received(
+                    order, source=data.source_system, channel_status=data.channel_status
+                )
+                _apply_state(order, target, reason=f"channel status {data.channel_status}")
+            publish.order_changed(order.pk, created=True)
+            return OrderUpsert(
+                order=order,
+                created=True,
+                changed=True,
+                became_accepted=order.state == OrderState.ACCEPTED,
+            )
+
+        order = existing
+        with correlated(order.correlation_id):
+            if order.is_stale(data.source_updated_at):
+                events.stale_update_refused(
+                    order,
+                    held=order.source_updated_at.isoformat(),
+                    offered=data.source_updated_at.isoformat(),
+                )
+                return OrderUpsert(order=order, stale=True)
+            if order.source_updated_at == data.source_updated_at:
+                return OrderUpsert(order=order)
+            fields = _order_fields(data)
+            changed = [name for name, value in fields.items() if getattr(order, name) != value]
+            for name in changed:
+                setattr(order, name, fields[name])
+            stamp(order, f"updated from {data.source_system}")
+            order.save(update_fields=[*changed, "updated_at"])
+            events.order_updated(order, changed=[c for c in changed if c != "source_updated_at"])
+            before = order.state
+            moved = _apply_state(order, target, reason=f"channel status {data.channel_status}")
+            publish.order_changed(order.pk, created=False)
+            return OrderUpsert(
+                order=order,
+                changed=True,
+                became_accepted=moved and before != order.state == OrderState.ACCEPTED,
+            )
+
+
+def register_order_in_erp(order: Order, *, erp_reference: str, connection: str) -> Order:
+    """The ERP acknowledged the sales order: record its reference and move to registered."""
+    with transaction.atomic():
+        order = lock_order(order.pk)
+        with correlated(order.correlation_id):
+            if order.erp_reference == erp_reference:
+                return order
+            order.erp_reference = erp_reference
+            order.erp_registered_at = timezone.now()
+            stamp(order, f"registered in ERP as {erp_reference}")
+            order.save(update_fields=["erp_reference", "erp_registered_at", "updated_at"])
+            events.erp_registered(order, erp_reference=erp_reference, connection=connection)
+            if order.state == OrderState.ACCEPTED:
+                _apply_state(order, OrderState.REGISTERED, reason=f"ERP {erp_reference}")
+            publish.order_changed(order.pk, created=False)
+    return order

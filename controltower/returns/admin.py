@@ -1,0 +1,6 @@
+from __future__ import annotations
+
+from controltower.core.admin_helpers import register_canonical
+from controltower.returns.models import Refund, ReturnAuthorization, ReturnLine
+
+register_canonical(ReturnAuthorization, ReturnLine, Refund)

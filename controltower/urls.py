@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("", include("controltower.dashboards.urls")),
+    path("accounts/", include("controltower.accounts.urls")),
+    path("orders/", include("controltower.orders.urls")),
+    path("api/v1/", include("controltower.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("hooks/woocommerce/", include("integrations.woocommerce.urls")),
+    path("admin/", admin.site.urls),
+]

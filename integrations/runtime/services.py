@@ -1,0 +1,348 @@
+"""The integration runtime's write path: inbox, outbox, claims, attempts, dead letters."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+import traceback
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+
+from controltower.core.context import SERVICE_USERS, acting_as, correlated
+from controltower.exceptions.choices import ExceptionType, Severity
+from controltower.exceptions.services import close_exceptions_for, open_exception
+from integrations.runtime import kick, registry
+from integrations.runtime.choices import InboundStatus, OutboundStatus
+from integrations.runtime.models import Connection, DeliveryAttempt, InboundEvent, OutboundMessage
+
+logger = logging.getLogger(__name__)
+
+INBOUND_MAX_ATTEMPTS = 5
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 300.0
+
+
+def service_username(kind: str) -> str:
+    """The service user that names a connector's sync in history: ``sync.<kind>``."""
+    name = f"sync.{kind}"
+    return name if name in SERVICE_USERS else "system.runtime"
+
+
+# --- inbox ---------------------------------------------------------------------------------------
+def body_hash(body: bytes | str) -> str:
+    raw = body.encode() if isinstance(body, str) else body
+    return hashlib.sha256(raw).hexdigest()
+
+
+def inbound_dedupe_key(
+    connection: Connection, *, resource: str, resource_id: str, modified: str, body: bytes
+) -> str:
+    """Same resource, same source modification time, same body: the same event."""
+    material = f"{connection.slug}|{resource}|{resource_id}|{modified}|{body_hash(body)}"
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def record_inbound_event(
+    connection: Connection,
+    *,
+    body: bytes,
+    headers: dict[str, str],
+    topic: str = "",
+    resource: str = "",
+    resource_id: str = "",
+    delivery_id: str = "",
+    source_modified_at: datetime | None = None,
+    dedupe_key: str,
+    status: InboundStatus = InboundStatus.PENDING,
+    error: str = "",
+) -> bool:
+    """Commit a raw inbound event; returns False when it was a duplicate (already held).
+
+    Called before answering the sender: when this returns, the event is durable.
+    """
+    event = InboundEvent(
+        connection=connection,
+        topic=topic,
+        resource=resource,
+        resource_id=resource_id,
+        delivery_id=delivery_id,
+        dedupe_key=dedupe_key,
+        source_modified_at=source_modified_at,
+        headers=headers,
+        body=body.decode("utf-8", errors="replace"),
+        status=status,
+        error=error,
+    )
+    try:
+        with transaction.atomic():
+            event.save(force_insert=True)
+            if status == InboundStatus.PENDING:
+                transaction.on_commit(lambda: kick.kick("inbox"))
+    except IntegrityError:
+        return False  # the dedupe key is held: a redelivery of an event we already have
+    return True
+
+
+def claim_inbound(limit: int) -> list[int]:
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            InboundEvent.objects.filter(status=InboundStatus.PENDING)
+            .order_by("id")
+            .select_for_update(skip_locked=True)
+            .values_list("id", flat=True)[:limit]
+        )
+        if ids:
+            for event in InboundEvent.objects.filter(id__in=ids):
+                event.status = InboundStatus.PROCESSING
+                event.claimed_until = now + timedelta(seconds=settings.CT_LEASE_S)
+                event.attempts += 1
+                event.save(update_fields=["status", "claimed_until", "attempts"])
+    return ids
+
+
+def process_inbound_event(event_id: int) -> str:
+    """Translate one claimed event into domain changes (and outbox rows), in one transaction."""
+    event = InboundEvent.objects.select_related("connection").get(pk=event_id)
+    if event.status != InboundStatus.PROCESSING:
+        return event.status
+    handler = registry.INBOUND.get(event.connection.kind)
+    try:
+        if handler is None:
+            raise registry.PoisonMessage(f"no inbound handler for kind {event.connection.kind}")
+        with transaction.atomic(), acting_as(service_username(event.connection.kind)):
+            outcome = handler(event)
+            event.status = InboundStatus.PROCESSED if outcome is not None else InboundStatus.IGNORED
+            if outcome is not None:
+                event.correlation_id = outcome
+            event.processed_at = timezone.now()
+            event.claimed_until = None
+            event.error = ""
+            event.save(
+                update_fields=["status", "correlation_id", "processed_at", "claimed_until", "error"]
+            )
+        return event.status
+    except registry.PoisonMessage as exc:
+        _fail_inbound(event, str(exc))
+    except (IntegrityError, DatabaseError) as exc:
+        # A concurrent worker created the same order, a deadlock, a lost connection: retry.
+        if event.attempts >= INBOUND_MAX_ATTEMPTS:
+            _fail_inbound(event, f"gave up after {event.attempts} attempts: {exc}")
+        else:
+            InboundEvent.objects.filter(pk=event.pk).update(
+                status=InboundStatus.PENDING, claimed_until=None, error=str(exc)[:2000]
+            )
+            transaction.on_commit(lambda: kick.kick("inbox"))
+    except Exception as exc:
+        logger.exception("inbound event %s failed", event.pk)
+        _fail_inbound(event, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
+    return InboundEvent.objects.values_list("status", flat=True).get(pk=event.pk)
+
+
+def _fail_inbound(event: InboundEvent, error: str) -> None:
+    with transaction.atomic():
+        InboundEvent.objects.filter(pk=event.pk).update(
+            status=InboundStatus.FAILED, claimed_until=None, error=error[:4000]
+        )
+        open_exception(
+            type=ExceptionType.DEAD_LETTER,
+            dedupe_key=f"inbound:{event.pk}",
+            title=f"Inbound {event.topic or 'event'} {event.resource_id} could not be processed",
+            detail=error,
+            severity=Severity.HIGH,
+            correlation_id=event.correlation_id,
+            subject_type="integrations.inboundevent",
+            subject_id=str(event.pk),
+            context={"connection": event.connection.slug, "topic": event.topic},
+        )
+    logger.warning("inbound event %s dead-lettered: %s", event.pk, error.splitlines()[0])
+
+
+# --- outbox --------------------------------------------------------------------------------------
+def enqueue_outbound(
+    connection: Connection,
+    *,
+    kind: str,
+    idempotency_key: str,
+    payload: dict[str, Any],
+    correlation_id: Any,
+    subject_type: str = "",
+    subject_id: str = "",
+    max_attempts: int = 8,
+) -> bool:
+    """Add a message to the outbox in the caller's transaction; False if the key exists already."""
+    message = OutboundMessage(
+        connection=connection,
+        kind=kind,
+        idempotency_key=idempotency_key,
+        payload=payload,
+        correlation_id=correlation_id,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        max_attempts=max_attempts,
+    )
+    try:
+        with transaction.atomic():
+            message.save(force_insert=True)
+    except IntegrityError:
+        return False
+    transaction.on_commit(lambda: kick.kick("outbox"))
+    return True
+
+
+def claim_outbound(limit: int) -> list[int]:
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            OutboundMessage.objects.filter(
+                status=OutboundStatus.PENDING, next_attempt_at__lte=now, connection__enabled=True
+            )
+            .order_by("next_attempt_at", "id")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("id", flat=True)[:limit]
+        )
+        if ids:
+            OutboundMessage.objects.filter(id__in=ids).update(
+                status=OutboundStatus.IN_FLIGHT,
+                claimed_until=now + timedelta(seconds=settings.CT_LEASE_S),
+            )
+    return ids
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with full jitter: random in [base, min(cap, base·2^attempt)]."""
+    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * (2 ** max(attempt - 1, 0)))
+    return random.uniform(BACKOFF_BASE_S, max(BACKOFF_BASE_S, ceiling))
+
+
+def deliver_outbound_message(message_id: int, *, task_id: str = "") -> str:
+    """Deliver one claimed message: one HTTP call outside any transaction, then record it."""
+    message = OutboundMessage.objects.select_related("connection").get(pk=message_id)
+    if message.status != OutboundStatus.IN_FLIGHT:
+        return message.status
+    deliver = registry.DELIVERERS.get(message.kind)
+    started = timezone.now()
+    clock = time.monotonic()
+    with correlated(message.correlation_id), acting_as(service_username(message.connection.kind)):
+        if deliver is None:
+            result = registry.DeliveryResult(
+                ok=False, error=f"no deliverer for {message.kind}", retryable=False
+            )
+        else:
+            try:
+                result = deliver(message)
+            except registry.PoisonMessage as exc:
+                result = registry.DeliveryResult(ok=False, error=str(exc), retryable=False)
+            except Exception as exc:
+                logger.exception("deliverer for %s raised", message.kind)
+                result = registry.DeliveryResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+        duration_ms = int((time.monotonic() - clock) * 1000)
+        return _record_delivery(message, result, started, duration_ms, task_id)
+
+
+def _record_delivery(
+    message: OutboundMessage,
+    result: registry.DeliveryResult,
+    started: datetime,
+    duration_ms: int,
+    task_id: str,
+) -> str:
+    with transaction.atomic():
+        message = OutboundMessage.objects.select_for_update().get(pk=message.pk)
+        message.attempts += 1
+        DeliveryAttempt.objects.create(
+            message=message,
+            number=message.attempts,
+            task_id=task_id,
+            started_at=started,
+            duration_ms=duration_ms,
+            status_code=result.status_code,
+            error=result.error[:4000],
+            response_body=_body_text(result.body)[:8000],
+        )
+        message.claimed_until = None
+        fields = ["attempts", "claimed_until", "status", "last_error", "response"]
+        message.response = result.body if isinstance(result.body, dict | list) else None
+        if result.ok:
+            message.status = OutboundStatus.DELIVERED
+            message.delivered_at = timezone.now()
+            message.last_error = ""
+            fields.append("delivered_at")
+            hook = registry.ON_DELIVERED.get(message.kind)
+            if hook is not None:
+                hook(message, result)
+            close_exceptions_for(f"outbound:{message.pk}", reason="delivered")
+        elif result.retryable and message.attempts < message.max_attempts:
+            delay = result.retry_after_s or backoff_seconds(message.attempts)
+            message.status = OutboundStatus.PENDING
+            message.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+            message.last_error = result.error
+            fields.append("next_attempt_at")
+        else:
+            message.status = OutboundStatus.DEAD
+            message.last_error = result.error
+            _dead_letter(message, result)
+        message.save(update_fields=fields)
+    return message.status
+
+
+def _body_text(body: Any) -> str:
+    if body is None:
+        return ""
+    if isinstance(body, str):
+        return body
+    import json
+
+    return json.dumps(body, default=str)
+
+
+def _dead_letter(message: OutboundMessage, result: registry.DeliveryResult) -> None:
+    amount = message.payload.get("total") if isinstance(message.payload, dict) else None
+    try:
+        at_risk = Decimal(str(amount)) if amount is not None else Decimal(0)
+    except ArithmeticError:
+        at_risk = Decimal(0)
+    open_exception(
+        type=ExceptionType.DEAD_LETTER,
+        dedupe_key=f"outbound:{message.pk}",
+        title=f"{message.get_kind_display()} to {message.connection.name} dead-lettered",
+        detail=f"after {message.attempts} attempt(s): {result.error}\n"
+        f"last response ({result.status_code}): {_body_text(result.body)[:2000]}",
+        severity=Severity.HIGH,
+        correlation_id=message.correlation_id,
+        money_at_risk=at_risk,
+        currency=str(message.payload.get("currency", "EUR"))[:3],
+        subject_type="integrations.outboundmessage",
+        subject_id=str(message.pk),
+        context={"connection": message.connection.slug, "kind": message.kind},
+    )
+    logger.warning("outbound message %s dead-lettered: %s", message.pk, result.error)
+
+
+# --- sweeper -------------------------------------------------------------------------------------
+def sweep() -> dict[str, int]:
+    """Return abandoned claims to the queue and wake drains for anything waiting."""
+    now = timezone.now()
+    with transaction.atomic():
+        inbound = InboundEvent.objects.filter(
+            status=InboundStatus.PROCESSING, claimed_until__lt=now
+        ).update(status=InboundStatus.PENDING, claimed_until=None)
+        outbound = OutboundMessage.objects.filter(
+            status=OutboundStatus.IN_FLIGHT, claimed_until__lt=now
+        ).update(status=OutboundStatus.PENDING, claimed_until=None)
+    if InboundEvent.objects.filter(status=InboundStatus.PENDING).exists():
+        kick.kick("inbox")
+    if OutboundMessage.objects.filter(
+        status=OutboundStatus.PENDING, next_attempt_at__lte=now, connection__enabled=True
+    ).exists():
+        kick.kick("outbox")
+    if inbound or outbound:
+        logger.info("sweeper re-queued %s inbound and %s outbound", inbound, outbound)
+    return {"inbound_requeued": inbound, "outbound_requeued": outbound}

@@ -1,0 +1,72 @@
+"""Celery tasks of the runtime. Rows are the idempotency keys; re-running any task is harmless."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from celery import shared_task
+from django.conf import settings
+
+from controltower.core.context import acting_as
+from integrations.runtime import kick, services
+
+logger = logging.getLogger(__name__)
+
+DRAIN_BUDGET_S = 20.0
+
+
+def _drain(queue: str, claim: object, handle: object, batch: int, task_id: str) -> int:
+    done = 0
+    deadline = time.monotonic() + DRAIN_BUDGET_S
+    try:
+        while time.monotonic() < deadline:
+            ids = claim(batch)  # type: ignore[operator]
+            if not ids:
+                # Release the kick, then look once more: an event committed between our empty
+                # claim and the release would otherwise wait for the sweeper.
+                kick.release(queue)
+                ids = claim(batch)  # type: ignore[operator]
+                if not ids:
+                    return done
+                kick.redis_client().set(kick.kick_key(queue), "1", px=kick.KICK_TTL_MS)
+            for item_id in ids:
+                handle(item_id, task_id)  # type: ignore[operator]
+                done += 1
+    except BaseException:
+        kick.release(queue)
+        raise
+    # Budget spent with work left: hand over to a fresh task so others get the worker too.
+    kick.release(queue)
+    kick.kick(queue)
+    return done
+
+
+@shared_task(name="integrations.drain_inbox", bind=True)
+def drain_inbox(self: object) -> int:
+    with acting_as("system.runtime"):
+        return _drain(
+            "inbox",
+            services.claim_inbound,
+            lambda item_id, _task: services.process_inbound_event(item_id),
+            settings.CT_INBOX_BATCH,
+            getattr(getattr(self, "request", None), "id", "") or "",
+        )
+
+
+@shared_task(name="integrations.drain_outbox", bind=True)
+def drain_outbox(self: object) -> int:
+    with acting_as("system.runtime"):
+        return _drain(
+            "outbox",
+            services.claim_outbound,
+            lambda item_id, task: services.deliver_outbound_message(item_id, task_id=task),
+            settings.CT_OUTBOX_BATCH,
+            getattr(getattr(self, "request", None), "id", "") or "",
+        )
+
+
+@shared_task(name="integrations.sweep")
+def sweep() -> dict[str, int]:
+    with acting_as("system.runtime"):
+        return services.sweep()

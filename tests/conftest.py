@@ -1,0 +1,186 @@
+"""Shared fixtures: personas, the WooCommerce channel, real Celery workers and simulators.
+
+Tests run on PostgreSQL and Redis: the servers named by DATABASE_URL / REDIS_URL, or the
+embedded engines the settings start when those are unset. pytest-django creates a fresh test
+database; every run uses its own Celery queue and Channels prefix so runs never share work.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+
+from controltower.engines import database_url
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_queues() -> Iterator[None]:
+    """Give this test run its own Celery queue and Channels prefix on the shared Redis."""
+    from controltower.celery import app
+
+    queue = f"ct-test-{RUN_ID}"
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    app.conf.task_default_queue = queue
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"ct-test-{RUN_ID}"
+    yield
+    try:
+        from integrations.runtime.kick import redis_client
+
+        client = redis_client()
+        client.delete(queue)
+        for key in client.scan_iter(f"ct:kick:{queue}:*"):
+            client.delete(key)
+    except Exception:
+        pass
+
+
+def _persona(username: str, *groups: str, **extra: Any) -> User:
+    user = User.objects.create_user(username=username, password="pw-" + username, **extra)
+    for name in groups:
+        user.groups.add(Group.objects.get(name=name))
+    return user
+
+
+@pytest.fixture
+def ops_user(db: None) -> User:
+    return _persona("olivia.ops", "ops", first_name="Olivia")
+
+
+@pytest.fixture
+def finance_requester(db: None) -> User:
+    return _persona("fred.finance", "finance")
+
+
+@pytest.fixture
+def finance_approver(db: None) -> User:
+    return _persona("fiona.finance", "finance")
+
+
+@pytest.fixture
+def exec_viewer(db: None) -> User:
+    return _persona("erin.exec", "executive")
+
+
+@pytest.fixture
+def admin_user(db: None) -> User:
+    return _persona("adam.admin", "admin", is_staff=True)
+
+
+@pytest.fixture
+def outsider(db: None) -> User:
+    return _persona("oscar.outsider")
+
+
+PERSONAS = ("ops_user", "finance_requester", "exec_viewer", "admin_user", "outsider")
+
+
+# --- real processes ------------------------------------------------------------------------------
+class CeleryWorker:
+    """A real ``celery worker`` process (with embedded beat) on this run's queue and test DB."""
+
+    def __init__(self, *, concurrency: int = 2, beat: bool = True) -> None:
+        from django.db import connection
+
+        self.log_path = ROOT / "var" / f"test-worker-{RUN_ID}-{uuid.uuid4().hex[:6]}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "REDIS_URL": settings.REDIS_URL,
+            "CT_CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+            "CT_CHANNELS_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
+            "CT_LOG_FORMAT": "console",
+            "CT_SWEEP_INTERVAL_S": "1",
+        }
+        args = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "controltower",
+            "worker",
+            "-Q",
+            settings.CELERY_TASK_DEFAULT_QUEUE,
+            "-c",
+            str(concurrency),
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=INFO",
+            "-n",
+            f"test-{uuid.uuid4().hex[:6]}@%h",
+        ]
+        if beat:
+            args += ["-B", "-s", str(self.log_path.with_suffix(".beat"))]
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log()}")
+            if b" ready." in self.log_path.read_bytes():
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"worker not ready in {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._log.close()
+
+
+@pytest.fixture
+def celery_worker(transactional_db: None) -> Iterator[CeleryWorker]:
+    worker = CeleryWorker()
+    try:
+        worker.wait_ready()
+        yield worker
+    finally:
+        worker.stop()
+
+
+@pytest.fixture
+def erp_simulator() -> Iterator[Any]:
+    from integrations.erp.simulator import ErpSimulator
+
+    sim = ErpSimulator(token="test-erp-token").serve_in_thread()
+    try:
+        yield sim
+    finally:
+        sim.shutdown()
+
+
+def wait_for(predicate: Any, *, timeout: float = 30.0, interval: float = 0.1) -> Any:
+    """Poll until ``predicate()`` is truthy; return its value or fail with a clear message."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s: {predicate.__doc__ or predicate}")

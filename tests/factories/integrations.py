@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from typing import Any
+
+from controltower.catalog.choices import SystemKind
+from controltower.catalog.models import Channel
+from controltower.orders.choices import OrderState
+from controltower.orders.models import ChannelStatusMapping
+from integrations.runtime.models import Connection
+from tests.factories.catalog import ChannelFactory
+
+WOO_SECRET = "test-webhook-secret"
+ERP_TOKEN = "test-erp-token"
+
+WOO_STATUS_MAP = {
+    "pending": OrderState.PENDING_PAYMENT,
+    "processing": OrderState.ACCEPTED,
+    "on-hold": OrderState.ON_HOLD,
+    "completed": OrderState.COMPLETED,
+    "cancelled": OrderState.CANCELLED,
+    "refunded": OrderState.REFUNDED,
+    "failed": OrderState.FAILED,
+}
+
+
+def web_channel() -> Channel:
+    channel = ChannelFactory()
+    for status, state in WOO_STATUS_MAP.items():
+        ChannelStatusMapping.objects.get_or_create(
+            channel=channel, channel_status=status, defaults={"state": state}
+        )
+    return channel
+
+
+def woo_connection(*, slug: str = "woo-web", secret: str = WOO_SECRET, **extra: Any) -> Connection:
+    connection = Connection(
+        slug=slug,
+        name="Web store (WooCommerce)",
+        kind=SystemKind.WOOCOMMERCE,
+        base_url="http://127.0.0.1:9/",
+        channel=web_channel(),
+        **extra,
+    )
+    connection.set_credentials({"webhook_secret": secret})
+    connection.save()
+    return connection
+
+
+def erp_connection(*, base_url: str, slug: str = "erp-main", **extra: Any) -> Connection:
+    connection = Connection(
+        slug=slug, name="ERP", kind=SystemKind.ERP, base_url=base_url, timeout_s=5, **extra
+    )
+    connection.set_credentials({"token": ERP_TOKEN})
+    connection.save()
+    return connection

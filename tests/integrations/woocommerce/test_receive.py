@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from controltower.exceptions.models import OpsException
+from controltower.orders.models import Order
+from integrations.runtime.models import InboundEvent
+from tests.factories.integrations import woo_connection
+from tests.factories.woocommerce import body_of, webhook_headers, woo_order
+
+URL = "/hooks/woocommerce/woo-web/"
+
+
+def post(
+    client: Client, body: bytes, headers: dict[str, str], content_type: str = "application/json"
+):
+    return client.post(URL, data=body, content_type=content_type, headers=headers)
+
+
+@pytest.mark.django_db
+def test_receive_webhook_good_signature_stores_raw_event(client: Client) -> None:
+    # given
+    woo_connection()
+    body = body_of(woo_order(1001))
+    # when
+    response = post(client, body, webhook_headers(body))
+    # then
+    assert response.status_code == 200
+    assert response.json() == {"status": "accepted"}
+    event = InboundEvent.objects.get()
+    assert event.body.encode() == body
+    assert event.status == "pending"
+    assert event.topic == "order.created"
+    assert event.resource_id == "1001"
+    assert event.headers["X-Wc-Webhook-Signature"]
+
+
+@pytest.mark.django_db
+def test_receive_webhook_bad_signature_is_refused(client: Client) -> None:
+    # given
+    woo_connection()
+    body = body_of(woo_order(1001))
+    # when
+    response = post(client, body, webhook_headers(body, secret="not-the-secret"))
+    # then
+    assert response.status_code == 401
+    assert response.json()["detail"] == "invalid X-WC-Webhook-Signature"
+    assert not InboundEvent.objects.exists()
+    assert not Order.objects.exists()
+
+
+@pytest.mark.django_db
+def test_receive_webhook_missing_signature_is_refused(client: Client) -> None:
+    # given
+    woo_connection()
+    body = body_of(woo_order(1001))
+    # when
+    response = post(client, body, webhook_headers(body, secret=None))
+    # then
+    assert response.status_code == 401
+    assert response.json()["detail"] == "missing X-WC-Webhook-Signature"
+    assert not InboundEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_receive_webhook_body_tampered_after_signing_is_refused(client: Client) -> None:
+    # given
+    woo_connection()
+    body = body_of(woo_order(1001))
+    headers = webhook_headers(body)
+    # when
+    response = post(client, body.replace(b'"total": "', b'"total": "1'), headers)
+    # then
+    assert response.status_code == 401
+
+
+@pytest.mark.django_db
+def test_receive_webhook_ping_gets_exactly_200(client: Client) -> None:
+    # given
+    woo_connection()
+    # when
+    response = post(client, b"webhook_id=42", {}, content_type="application/x-www-form-urlencoded")
+    # then
+    assert response.status_code == 200
+    assert not InboundEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_receive_webhook_unsigned_non_ping_form_is_refused(client: Client) -> None:
+    # given
+    woo_connection()
+    # when
+    response = post(
+        client, b"webhook_id=42&x=1", {}, content_type="application/x-www-form-urlencoded"
+    )
+    # then
+    assert response.status_code == 401
+
+
+@pytest.mark.django_db
+def test_receive_webhook_malformed_json_is_400_and_raw_body_kept(client: Client) -> None:
+    # given
+    woo_connection()
+    body = b'{"id": 1001, "status": "processing",'
+    # when
+    response = post(client, body, webhook_headers(body))
+    # then
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("malformed JSON")
+    event = InboundEvent.objects.get()
+    assert event.status == "rejected"
+    assert event.body.encode() == body
+    assert "malformed JSON" in event.error
+    exception = OpsException.objects.get()
+    assert exception.type == "rejected_inbound"
+    assert exception.state == "open"
+
+
+@pytest.mark.django_db
+def test_receive_webhook_redelivery_is_stored_once(client: Client) -> None:
+    # given
+    woo_connection()
+    body = body_of(woo_order(1001))
+    # when
+    answers = [post(client, body, webhook_headers(body)).json()["status"] for _ in range(5)]
+    # then
+    assert answers == ["accepted", "duplicate", "duplicate", "duplicate", "duplicate"]
+    assert InboundEvent.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_receive_webhook_unknown_connection_is_404(client: Client) -> None:
+    # given
+    woo_connection()
+    body = body_of(woo_order(1001))
+    # when
+    response = client.post(
+        "/hooks/woocommerce/nope/",
+        data=body,
+        content_type="application/json",
+        headers=webhook_headers(body),
+    )
+    # then
+    assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_receive_webhook_only_accepts_post(client: Client) -> None:
+    # given
+    woo_connection()
+    # when
+    response = client.get(URL)
+    # then
+    assert response.status_code == 405
