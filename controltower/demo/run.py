@@ -1,0 +1,317 @@
+"""``make demo``: the whole product on one machine, as real processes.
+
+Starts (or uses) PostgreSQL and Redis, migrates, seeds the Northwind retailer, starts the ERP and
+WooCommerce simulators, the web server (daphne: pages, API, webhooks and websockets), a Celery
+worker and beat, registers the store's order webhooks, and lets the store take orders at a steady
+rate. Prints where to log in, then a status line every few seconds. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from base64 import b64encode
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+WOO_KEY, WOO_SECRET_KEY = "ck_demo", "cs_demo"
+WEBHOOK_SECRET = "demo-webhook-secret"
+ERP_TOKEN = "demo-erp-token"
+PASSWORD = "controltower"
+USERS = (("ops", "ops staff"), ("finance", "finance"), ("exec", "executive"), ("admin", "admin"))
+
+
+def port_or_free(preferred: int) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+
+def say(message: str) -> None:
+    print(f"[demo] {message}", flush=True)
+
+
+class Supervisor:
+    """Start child processes, watch them, stop them all (newest first)."""
+
+    def __init__(self, log_dir: Path, env: dict[str, str]) -> None:
+        self.log_dir = log_dir
+        self.env = env
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.children.append((name, proc))
+        say(f"started {name} (pid {proc.pid}, log var/…/{name}.log)")
+        return proc
+
+    def run(self, name: str, args: list[str]) -> None:
+        result = subprocess.run(args, cwd=ROOT, env=self.env, capture_output=True, text=True)
+        (self.log_dir / f"{name}.log").write_text(result.stdout + result.stderr)
+        if result.returncode != 0:
+            raise SystemExit(f"{name} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+
+    def dead(self) -> list[str]:
+        return [name for name, proc in self.children if proc.poll() is not None]
+
+    def stop(self) -> None:
+        for _name, proc in reversed(self.children):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for name, proc in reversed(self.children):
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                say(f"{name} did not stop in time; killing it")
+                proc.kill()
+                proc.wait(5)
+        self.children.clear()
+
+
+def wait_http(url: str, *, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up within {timeout}s")
+
+
+def woo_request(base: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    auth = b64encode(f"{WOO_KEY}:{WOO_SECRET_KEY}".encode()).decode()
+    request = urllib.request.Request(
+        f"{base}{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"null")
+
+
+def status_line() -> str:
+    from django.db.models import Count
+
+    from controltower.exceptions.models import OpsException
+    from controltower.orders.models import Order
+
+    states = dict(Order.objects.values_list("state").annotate(n=Count("id")))
+    total = sum(states.values())
+    registered = states.get("registered", 0)
+    return (
+        f"orders: {total} received, {registered} registered in ERP, "
+        f"{total - registered} in flight/other · open exceptions: "
+        f"{OpsException.objects.open().count()}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("CT_DEMO_PORT", 8000)))
+    parser.add_argument("--rate", type=float, default=float(os.environ.get("CT_DEMO_RATE", 1.0)))
+    parser.add_argument("--duration", type=float, default=0, help="stop after N seconds (0: never)")
+    parser.add_argument("--status-every", type=float, default=10.0)
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controltower.settings")
+    os.environ.setdefault("CT_LOG_FORMAT", "console")
+    from controltower.engines import data_dir, ensure_engines, stop_engines
+
+    embedded = not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
+    say("starting engines" + (" (embedded PostgreSQL/Redis)" if embedded else " (external)"))
+    ensure_engines()
+    log_dir = data_dir() / "demo"
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    web_port = port_or_free(args.port)
+    erp_port = port_or_free(8101)
+    woo_port = port_or_free(8102)
+    erp_url = f"http://127.0.0.1:{erp_port}"
+    woo_url = f"http://127.0.0.1:{woo_port}"
+    web_url = f"http://127.0.0.1:{web_port}"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    sup = Supervisor(log_dir, env)
+    py = sys.executable
+    stopping = False
+
+    def on_signal(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        say("migrating")
+        sup.run("migrate", [py, "manage.py", "migrate", "--noinput"])
+        say("seeding the Northwind Outfitters retailer")
+        catalog = log_dir / "woo-catalog.json"
+        sup.run(
+            "seed",
+            [
+                py,
+                "manage.py",
+                "seed_demo",
+                "--woo-url",
+                woo_url,
+                "--woo-secret",
+                WEBHOOK_SECRET,
+                "--erp-url",
+                erp_url,
+                "--erp-token",
+                ERP_TOKEN,
+                "--password",
+                PASSWORD,
+                "--catalog-out",
+                str(catalog),
+            ],
+        )
+        sup.start(
+            "erp-simulator",
+            [py, "-m", "integrations.erp.simulator", "--port", str(erp_port), "--token", ERP_TOKEN],
+        )
+        sup.start(
+            "woocommerce-simulator",
+            [
+                py,
+                "-m",
+                "integrations.woocommerce.simulator",
+                "--port",
+                str(woo_port),
+                "--consumer-key",
+                WOO_KEY,
+                "--consumer-secret",
+                WOO_SECRET_KEY,
+                "--catalog",
+                str(catalog),
+                "--rate",
+                "0",
+            ],
+        )
+        sup.start(
+            "web",
+            [
+                py,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(web_port),
+                "controltower.asgi:application",
+            ],
+        )
+        sup.start(
+            "worker",
+            [
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "controltower",
+                "worker",
+                "-c",
+                "2",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                "demo@%h",
+            ],
+        )
+        sup.start(
+            "beat",
+            [
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "controltower",
+                "beat",
+                "--loglevel=INFO",
+                "-s",
+                str(log_dir / "celerybeat-schedule"),
+            ],
+        )
+        wait_http(f"{erp_url}/_sim/health")
+        wait_http(f"{woo_url}/_sim/health")
+        wait_http(f"{web_url}/accounts/login/")
+        hooks = woo_request(woo_url, "GET", "/wp-json/wc/v3/webhooks")
+        delivery_url = f"{web_url}/hooks/woocommerce/woo-web/"
+        for topic in ("order.created", "order.updated"):
+            if not any(h["topic"] == topic and h["delivery_url"] == delivery_url for h in hooks):
+                woo_request(
+                    woo_url,
+                    "POST",
+                    "/wp-json/wc/v3/webhooks",
+                    {
+                        "name": f"Control Tower {topic}",
+                        "topic": topic,
+                        "delivery_url": delivery_url,
+                        "secret": WEBHOOK_SECRET,
+                        "status": "active",
+                    },
+                )
+        woo_request(woo_url, "POST", "/_sim/rate", {"rate": args.rate})
+
+        import django
+
+        django.setup()
+        print(flush=True)
+        say(f"Control Tower is up: {web_url}/")
+        for username, role in USERS:
+            say(f"  log in as {username:<8} / {PASSWORD}  ({role})")
+        say(f"  API docs {web_url}/api/docs/ · WooCommerce simulator {woo_url} · ERP {erp_url}")
+        say(f"  storefront orders arrive at {args.rate:g}/s · Ctrl-C stops everything")
+        started = time.monotonic()
+        next_status = started
+        while not stopping:
+            if args.duration and time.monotonic() - started > args.duration:
+                break
+            dead = sup.dead()
+            if dead:
+                say(f"stopped unexpectedly: {', '.join(dead)} (see {log_dir})")
+                return 1
+            if time.monotonic() >= next_status:
+                from django.db import close_old_connections
+
+                close_old_connections()
+                say(status_line())
+                next_status += args.status_every
+            time.sleep(0.2)
+    finally:
+        say("stopping")
+        sup.stop()
+        stop_engines()
+        say("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
