@@ -93,19 +93,9 @@ class CeleryWorker:
     """A real ``celery worker`` process (with embedded beat) on this run's queue and test DB."""
 
     def __init__(self, *, concurrency: int = 2, beat: bool = True) -> None:
-        from django.db import connection
-
         self.log_path = ROOT / "var" / f"test-worker-{RUN_ID}-{uuid.uuid4().hex[:6]}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(connection.settings_dict),
-            "REDIS_URL": settings.REDIS_URL,
-            "CT_CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
-            "CT_CHANNELS_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
-            "CT_LOG_FORMAT": "console",
-            "CT_SWEEP_INTERVAL_S": "1",
-        }
+        env = _process_env(CT_SWEEP_INTERVAL_S="1")
         args = [
             sys.executable,
             "-m",
@@ -152,6 +142,87 @@ class CeleryWorker:
                 self.process.kill()
                 self.process.wait(5)
         self._log.close()
+
+
+def _process_env(**extra: str) -> dict[str, str]:
+    """The environment for a child process that must share this test run's DB and Redis."""
+    from django.db import connection
+
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "REDIS_URL": settings.REDIS_URL,
+        "CT_CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+        "CT_CHANNELS_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
+        "CT_LOG_FORMAT": "console",
+        **extra,
+    }
+
+
+class WebServer:
+    """The real ASGI server (daphne) serving pages, API, webhooks and websockets."""
+
+    def __init__(self, **env: str) -> None:
+        from controltower.engines import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = ROOT / "var" / f"test-web-{RUN_ID}-{self.port}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "controltower.asgi:application",
+            ],
+            cwd=ROOT,
+            env=_process_env(**env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"web server exited early:\n{self.log()}")
+            try:
+                httpx.get(f"{self.url}/accounts/login/", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise TimeoutError(f"web server not ready in {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._log.close()
+
+
+@pytest.fixture
+def web_server(transactional_db: None) -> Iterator[WebServer]:
+    server = WebServer(CT_LIVE_POLL_S="300")
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

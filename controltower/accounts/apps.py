@@ -9,7 +9,8 @@ from django.db.models.signals import post_migrate
 def _sync_roles(sender: AppConfig, **kwargs: Any) -> None:
     # post_migrate is sent once per app, after that app's permissions exist; act on the last one
     # so every permission a role names has been created.
-    if sender is not list(apps.get_app_configs())[-1]:
+    with_models = [config for config in apps.get_app_configs() if config.models_module is not None]
+    if sender is not with_models[-1]:
         return
     from controltower.accounts.services import sync_roles
 
