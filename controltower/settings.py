@@ -228,7 +228,6 @@ SPECTACULAR_SETTINGS = {
 # --- product settings ----------------------------------------------------------------------------
 CT_CONNECTORS = env_list("CT_CONNECTORS", "integrations.woocommerce,integrations.erp")
 CT_CREDENTIALS_KEYS = env_list("CT_CREDENTIALS_KEYS", "")  # Fernet keys, newest first
-CT_HTTP_TIMEOUT_S = env_float("CT_HTTP_TIMEOUT_S", 10.0)
 CT_INBOX_BATCH = env_int("CT_INBOX_BATCH", 100)
 CT_OUTBOX_BATCH = env_int("CT_OUTBOX_BATCH", 50)
 CT_LEASE_S = env_int("CT_LEASE_S", 60)
