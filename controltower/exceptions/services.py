@@ -43,6 +43,7 @@ def open_exception(
             existing.detail = detail
             existing.money_at_risk_amount = money_at_risk
             existing.context = context or {}
+            stamp(existing, "condition seen again")
             existing.save(update_fields=["detail", "money_at_risk_amount", "context", "updated_at"])
             return existing
         fields: dict[str, Any] = {

@@ -115,14 +115,18 @@ def _apply_state(order: Order, target: OrderState, *, reason: str) -> bool:
 
 
 def transition_order(order: Order, target: OrderState, *, reason: str) -> Order:
-    """Move an order to ``target``; raises ``IllegalTransition`` (after recording it)."""
+    """Move an order to ``target``; an illegal move is recorded, changes nothing, and raises
+    ``IllegalTransition`` (the record is written after the refused block, so it survives)."""
     with transaction.atomic():
         order = lock_order(order.pk)
-        if target != order.state and not is_allowed(order.state, target):
-            events.transition_refused(order, current=order.state, target=target, reason=reason)
-            raise IllegalTransition(order.state, target)
-        if _apply_state(order, target, reason=reason):
+        current = order.state
+        refused = target != current and not is_allowed(current, target)
+        if not refused and _apply_state(order, target, reason=reason):
             publish.order_changed(order.pk, created=False)
+    if refused:
+        with correlated(order.correlation_id):
+            events.transition_refused(order, current=current, target=target, reason=reason)
+        raise IllegalTransition(current, target)
     return order
 
 

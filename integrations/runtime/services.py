@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
+from psycopg.errors import CheckViolation, NotNullViolation
 
 from controltower.core.context import SERVICE_USERS, acting_as, correlated
 from controltower.exceptions.choices import ExceptionType, Severity
@@ -131,19 +132,29 @@ def process_inbound_event(event_id: int) -> str:
         return event.status
     except registry.PoisonMessage as exc:
         _fail_inbound(event, str(exc))
-    except (IntegrityError, DatabaseError) as exc:
-        # A concurrent worker created the same order, a deadlock, a lost connection: retry.
-        if event.attempts >= INBOUND_MAX_ATTEMPTS:
-            _fail_inbound(event, f"gave up after {event.attempts} attempts: {exc}")
+    except IntegrityError as exc:
+        if isinstance(exc.__cause__, CheckViolation | NotNullViolation):
+            # The data breaks a rule of the canonical model: retrying cannot help.
+            _fail_inbound(event, f"refused by the canonical model: {exc}")
         else:
-            InboundEvent.objects.filter(pk=event.pk).update(
-                status=InboundStatus.PENDING, claimed_until=None, error=str(exc)[:2000]
-            )
-            transaction.on_commit(lambda: kick.kick("inbox"))
+            _retry_or_fail_inbound(event, exc)
+    except DatabaseError as exc:
+        _retry_or_fail_inbound(event, exc)
     except Exception as exc:
         logger.exception("inbound event %s failed", event.pk)
         _fail_inbound(event, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
     return InboundEvent.objects.values_list("status", flat=True).get(pk=event.pk)
+
+
+def _retry_or_fail_inbound(event: InboundEvent, exc: Exception) -> None:
+    """A concurrent worker created the same order, a deadlock, a lost connection: retry."""
+    if event.attempts >= INBOUND_MAX_ATTEMPTS:
+        _fail_inbound(event, f"gave up after {event.attempts} attempts: {exc}")
+        return
+    InboundEvent.objects.filter(pk=event.pk).update(
+        status=InboundStatus.PENDING, claimed_until=None, error=str(exc)[:2000]
+    )
+    transaction.on_commit(lambda: kick.kick("inbox"))
 
 
 def _fail_inbound(event: InboundEvent, error: str) -> None:

@@ -39,7 +39,9 @@ def _pos_channel() -> Channel:
 
 def _place(channel: Channel, source: str, number: int, status: str, day: int) -> Order:
     modified = datetime(2026, 11, day, 12, 0, tzinfo=UTC)
-    data = translate_order(woo_order(number, status=status, modified=modified), source_system=source)
+    data = translate_order(
+        woo_order(number, status=status, modified=modified), source_system=source
+    )
     with acting_as("sync.woocommerce"):
         return upsert_channel_order(channel, data).order
 
@@ -128,7 +130,10 @@ def test_orders_api_page_size_is_honoured(
         ({"source_system": "pos:store-1"}, ["2001"]),
         ({"placed_after": "2026-11-21T00:00:00Z"}, ["2001", "1002"]),
         ({"placed_before": "2026-11-21T00:00:00Z"}, ["1001"]),
-        ({"placed_after": "2026-11-21T00:00:00Z", "placed_before": "2026-11-22T00:00:00Z"}, ["1002"]),
+        (
+            {"placed_after": "2026-11-21T00:00:00Z", "placed_before": "2026-11-22T00:00:00Z"},
+            ["1002"],
+        ),
         ({"channel": "web", "state": "accepted"}, ["1001"]),
     ],
     ids=lambda v: "&".join(f"{k}={x}" for k, x in v.items()) if isinstance(v, dict) else None,

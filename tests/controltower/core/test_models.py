@@ -45,7 +45,10 @@ def test_canonical_model_has_history_manager(model: type[models.Model]) -> None:
     # given / when
     history_model = model.history.model  # type: ignore[attr-defined]
     # then
-    assert history_model._meta.db_table == f"{model._meta.app_label}_historical{model._meta.model_name}"
+    assert (
+        history_model._meta.db_table
+        == f"{model._meta.app_label}_historical{model._meta.model_name}"
+    )
     assert {"history_user", "history_change_reason", "history_type"} <= {
         f.name for f in history_model._meta.fields
     }

@@ -35,8 +35,14 @@ def _entry() -> JournalEntry:
     return JournalEntry.objects.create(period=period, entry_date=date(2026, 11, 22))
 
 
-def _line(entry: JournalEntry, account: GLAccount, *, debit: str = "0", credit: str = "0",
-          currency: str = "EUR") -> JournalLine:
+def _line(
+    entry: JournalEntry,
+    account: GLAccount,
+    *,
+    debit: str = "0",
+    credit: str = "0",
+    currency: str = "EUR",
+) -> JournalLine:
     return JournalLine.objects.create(
         entry=entry,
         account=account,

@@ -18,7 +18,6 @@ from controltower.orders.models import Order
 from integrations.runtime.choices import InboundStatus, MessageKind, OutboundStatus
 from integrations.runtime.models import InboundEvent, OutboundMessage
 from integrations.runtime.services import (
-    INBOUND_MAX_ATTEMPTS,
     claim_inbound,
     process_inbound_event,
 )
@@ -47,7 +46,9 @@ def no_commit_callbacks(django_capture_on_commit_callbacks: Any) -> Iterator[lis
 
 def _deliver(client: Client, payload: dict[str, Any] | bytes) -> str:
     body = payload if isinstance(payload, bytes) else body_of(payload)
-    response = client.post(URL, data=body, content_type="application/json", headers=webhook_headers(body))
+    response = client.post(
+        URL, data=body, content_type="application/json", headers=webhook_headers(body)
+    )
     assert response.status_code == 200, response.content
     return response.json()["status"]
 
@@ -74,10 +75,16 @@ def test_process_inbound_event_creates_order_and_erp_outbox_row(client: Client) 
     message = OutboundMessage.objects.get()
     assert message.idempotency_key == f"erp:erp-main:sales-order:{order.correlation_id}"
     assert message.correlation_id == order.correlation_id
-    assert (message.kind, message.status) == (MessageKind.ERP_SALES_ORDER_CREATE, OutboundStatus.PENDING)
+    assert (message.kind, message.status) == (
+        MessageKind.ERP_SALES_ORDER_CREATE,
+        OutboundStatus.PENDING,
+    )
     assert (message.subject_type, message.subject_id) == ("orders.order", str(order.pk))
     requested = order.events.get(type=OrderEventType.ERP_REQUESTED)
-    assert requested.parameters == {"connection": "erp-main", "idempotency_key": message.idempotency_key}
+    assert requested.parameters == {
+        "connection": "erp-main",
+        "idempotency_key": message.idempotency_key,
+    }
     record = order.history.order_by("history_id").first()
     assert record.history_user.username == "sync.woocommerce"
     assert record.history_change_reason == "received from woocommerce:woo-web"
@@ -187,7 +194,7 @@ def test_poison_event_is_dead_lettered_and_the_good_one_processed(
 
 
 @pytest.mark.usefixtures("connections", "no_commit_callbacks")
-def test_constraint_violation_is_retried_then_dead_lettered_without_partial_order(
+def test_constraint_violation_is_dead_lettered_at_once_without_partial_order(
     client: Client,
 ) -> None:
     # given: translation passes, but the second line breaks a database constraint
@@ -196,13 +203,11 @@ def test_constraint_violation_is_retried_then_dead_lettered_without_partial_orde
     _deliver(client, json.dumps(payload).encode())
     # when
     first = _drain()
-    for _ in range(INBOUND_MAX_ATTEMPTS - 1):
-        _drain()
-    # then
-    assert list(first.values()) == [InboundStatus.PENDING]
+    # then: retrying cannot make the data valid, so it is dead-lettered on the first attempt
+    assert list(first.values()) == [InboundStatus.FAILED]
     event = InboundEvent.objects.get()
-    assert (event.status, event.attempts) == (InboundStatus.FAILED, INBOUND_MAX_ATTEMPTS)
-    assert event.error.startswith(f"gave up after {INBOUND_MAX_ATTEMPTS} attempts")
+    assert (event.status, event.attempts) == (InboundStatus.FAILED, 1)
+    assert event.error.startswith("refused by the canonical model")
     assert "orders_orderline_amounts_nonneg" in event.error
     assert OpsException.objects.get().dedupe_key == f"inbound:{event.pk}"
     assert not Order.objects.exists()
