@@ -112,6 +112,10 @@ INSTALLED_APPS = [
     "controltower.demo",
 ]
 
+CT_BENCH_BASELINE = env_bool("CT_BENCH_BASELINE", False)
+if CT_BENCH_BASELINE:  # the naive receiver `make bench-ingest` measures ours against
+    INSTALLED_APPS.append("bench.baseline")
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -231,6 +235,11 @@ CT_CREDENTIALS_KEYS = env_list("CT_CREDENTIALS_KEYS", "")  # Fernet keys, newest
 CT_INBOX_BATCH = env_int("CT_INBOX_BATCH", 100)
 CT_OUTBOX_BATCH = env_int("CT_OUTBOX_BATCH", 50)
 CT_LEASE_S = env_int("CT_LEASE_S", 60)
+CT_OUTBOUND_MAX_ATTEMPTS = env_int("CT_OUTBOUND_MAX_ATTEMPTS", 8)
+CT_BACKOFF_BASE_S = env_float("CT_BACKOFF_BASE_S", 1.0)
+CT_BACKOFF_CAP_S = env_float("CT_BACKOFF_CAP_S", 300.0)
+CT_BREAKER_THRESHOLD = env_int("CT_BREAKER_THRESHOLD", 5)
+CT_BREAKER_COOLDOWN_S = env_float("CT_BREAKER_COOLDOWN_S", 30.0)
 CT_LIVE_POLL_S = env_int("CT_LIVE_POLL_S", 15)
 CT_LOG_FORMAT = env_str("CT_LOG_FORMAT", "json")
 CT_LOG_LEVEL = env_str("CT_LOG_LEVEL", "INFO")

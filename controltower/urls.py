@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -14,3 +15,6 @@ urlpatterns = [
     path("hooks/woocommerce/", include("integrations.woocommerce.urls")),
     path("admin/", admin.site.urls),
 ]
+
+if settings.CT_BENCH_BASELINE:
+    urlpatterns.append(path("bench/", include("bench.baseline.urls")))

@@ -92,10 +92,10 @@ PERSONAS = ("ops_user", "finance_requester", "exec_viewer", "admin_user", "outsi
 class CeleryWorker:
     """A real ``celery worker`` process (with embedded beat) on this run's queue and test DB."""
 
-    def __init__(self, *, concurrency: int = 2, beat: bool = True) -> None:
+    def __init__(self, *, concurrency: int = 2, beat: bool = True, **env_extra: str) -> None:
         self.log_path = ROOT / "var" / f"test-worker-{RUN_ID}-{uuid.uuid4().hex[:6]}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = _process_env(CT_SWEEP_INTERVAL_S="1")
+        env = _process_env(CT_SWEEP_INTERVAL_S="1", **env_extra)
         args = [
             sys.executable,
             "-m",
@@ -117,7 +117,12 @@ class CeleryWorker:
             args += ["-B", "-s", str(self.log_path.with_suffix(".beat"))]
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+            args,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -132,6 +137,11 @@ class CeleryWorker:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes at once, as a crashed machine would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -225,9 +235,20 @@ def web_server(transactional_db: None) -> Iterator[WebServer]:
         server.stop()
 
 
+FAST_RETRIES = {
+    "CT_BACKOFF_BASE_S": "0.5",
+    "CT_BACKOFF_CAP_S": "2",
+    "CT_BREAKER_THRESHOLD": "3",
+    "CT_BREAKER_COOLDOWN_S": "2",
+    "CT_LEASE_S": "5",
+}
+
+
 @pytest.fixture
 def celery_worker(transactional_db: None) -> Iterator[CeleryWorker]:
-    worker = CeleryWorker()
+    """A real worker with short backoff, breaker cool-down and claim lease, so failure
+    scenarios play out in seconds."""
+    worker = CeleryWorker(**FAST_RETRIES)
     try:
         worker.wait_ready()
         yield worker

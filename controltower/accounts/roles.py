@@ -31,13 +31,15 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     OPS: [
         *_VIEW_CANONICAL,
         "exceptions.change_opsexception",
+        "integrations.replay_message",
         "integrations.view_connection",
+        "integrations.view_messageaction",
+        "integrations.view_syncrun",
         "catalog.view_sku",
         "inventory.view_stockposition",
     ],
     FINANCE: [
         *_VIEW_CANONICAL,
-        "exceptions.change_opsexception",
         "finance.view_invoice",
         "finance.view_creditmemo",
         "finance.view_journalentry",

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
-from rest_framework.permissions import DjangoModelPermissions
+from typing import Any
+
+from rest_framework.permissions import BasePermission, DjangoModelPermissions
+from rest_framework.request import Request
 
 
 class ModelViewPermissions(DjangoModelPermissions):
@@ -12,3 +15,17 @@ class ModelViewPermissions(DjangoModelPermissions):
         "HEAD": ["%(app_label)s.view_%(model_name)s"],
         "OPTIONS": ["%(app_label)s.view_%(model_name)s"],
     }
+
+
+def requires(*perms: str) -> type[BasePermission]:
+    """A permission class demanding these Django permissions (for actions and plain views)."""
+
+    class Requires(BasePermission):
+        message = "You do not have permission to perform this action."
+
+        def has_permission(self, request: Request, view: Any) -> bool:
+            user = request.user
+            return bool(user and user.is_authenticated and user.has_perms(perms))
+
+    Requires.__name__ = f"Requires({', '.join(perms)})"
+    return Requires

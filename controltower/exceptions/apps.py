@@ -6,3 +6,6 @@ from django.apps import AppConfig
 class ExceptionsConfig(AppConfig):
     name = "controltower.exceptions"
     label = "exceptions"
+
+    def ready(self) -> None:
+        from controltower.exceptions import trace  # noqa: F401 - registers the trace source

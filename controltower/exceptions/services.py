@@ -84,3 +84,46 @@ def close_exceptions_for(dedupe_key: str, *, reason: str) -> int:
         exc.save(update_fields=["state", "resolution_reason", "closed_at", "updated_at"])
         closed += 1
     return closed
+
+
+def _locked(exception: OpsException) -> OpsException:
+    return OpsException.objects.order_by("pk").select_for_update(of=("self",)).get(pk=exception.pk)
+
+
+def _close(exception: OpsException, state: ExceptionState, *, reason: str) -> OpsException:
+    if not reason or not reason.strip():
+        raise ExceptionActionError("a reason is required")
+    with transaction.atomic():
+        exception = _locked(exception)
+        if not exception.is_active:
+            raise ExceptionActionError(f"exception {exception.pk} is already {exception.state}")
+        exception.state = state
+        exception.resolution_reason = reason.strip()
+        exception.closed_at = timezone.now()
+        stamp(exception, f"{state}: {reason.strip()}"[:100])
+        exception.save(update_fields=["state", "resolution_reason", "closed_at", "updated_at"])
+    return exception
+
+
+def resolve_exception(exception: OpsException, *, reason: str) -> OpsException:
+    """A person fixed it (or confirms it is fixed); the reason is kept in history."""
+    return _close(exception, ExceptionState.RESOLVED, reason=reason)
+
+
+def ignore_exception(exception: OpsException, *, reason: str) -> OpsException:
+    """A person decides it needs no action; the reason is kept in history."""
+    return _close(exception, ExceptionState.IGNORED, reason=reason)
+
+
+def assign_exception(exception: OpsException, *, owner: Any) -> OpsException:
+    with transaction.atomic():
+        exception = _locked(exception)
+        if not exception.is_active:
+            raise ExceptionActionError(f"exception {exception.pk} is already {exception.state}")
+        if owner is not None and not owner.is_active:
+            raise ExceptionActionError(f"{owner.username} is not an active user")
+        exception.owner = owner
+        exception.state = ExceptionState.ASSIGNED if owner is not None else ExceptionState.OPEN
+        stamp(exception, f"assigned to {owner.username}" if owner else "unassigned")
+        exception.save(update_fields=["owner", "state", "updated_at"])
+    return exception

@@ -6,3 +6,6 @@ from django.apps import AppConfig
 class OrdersConfig(AppConfig):
     name = "controltower.orders"
     label = "orders"
+
+    def ready(self) -> None:
+        from controltower.orders import trace  # noqa: F401 - registers the trace source

@@ -70,6 +70,10 @@ def order_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "lines": order.lines.select_related("sku").all(),
         "events": order.events.select_related("actor").all(),
         "changes": changes,
-        "trace": collect(str(order.correlation_id)),
+        "trace": [
+            entry
+            for entry in collect(str(order.correlation_id))
+            if entry.kind in ("inbound", "outbound", "attempt", "action")
+        ],
     }
     return render(request, "orders/order_detail.html", context)

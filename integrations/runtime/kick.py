@@ -15,7 +15,7 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-KICK_TTL_MS = 30_000
+KICK_TTL_MS = 10_000  # a drain refreshes it per batch; a dead one's kick lapses fast
 
 
 @cache

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -71,6 +72,9 @@ class InboundEvent(models.Model):
     )
     error = models.TextField(blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
+    replay_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replays"
+    )
     received_at = models.DateTimeField(default=timezone.now)
     claimed_until = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
@@ -106,12 +110,17 @@ class OutboundMessage(models.Model):
     next_attempt_at = models.DateTimeField(default=timezone.now)
     claimed_until = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
     response = models.JSONField(null=True, blank=True)
+    replay_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replays"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("replay_message", "Can retry and replay integration messages")]
         indexes = [
             models.Index(
                 fields=["next_attempt_at"],
@@ -145,3 +154,82 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of message {self.message_id}: {self.status_code}"
+
+
+class MessageAction(CanonicalModel):
+    """A person's retry or replay of an inbound event or outbound message: who, why, what edit.
+
+    Canonical (so history names the actor); the diff of an edited payload is kept verbatim.
+    """
+
+    class Action(models.TextChoices):
+        RETRY = "retry", "Retry"
+        REPLAY = "replay", "Replay"
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Inbound event"
+        OUTBOUND = "outbound", "Outbound message"
+
+    action = models.CharField(max_length=8, choices=Action.choices)
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    original_id = models.BigIntegerField()
+    result_id = models.BigIntegerField()
+    reason = models.TextField()
+    edited = models.BooleanField(default=False)
+    payload_diff = models.TextField(blank=True, default="")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta(CanonicalModel.Meta):
+        ordering = ["-created_at"]
+        constraints = canonical_constraints(
+            models.CheckConstraint(condition=~Q(reason=""), name="integrations_action_reason"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.direction} {self.original_id} → {self.result_id}"
+
+
+class SyncCursor(models.Model):
+    """A watermark for a scheduled sync (e.g. the WooCommerce order backfill poll)."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="cursors")
+    name = models.CharField(max_length=64)
+    watermark = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "name"], name="integrations_cursor_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection.slug}:{self.name} @ {self.watermark}"
+
+
+class SyncRun(models.Model):
+    """One run of a scheduled sync: status, timestamps, counts (ops see runs in the UI)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="sync_runs")
+    name = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.connection.slug}:{self.name} {self.status}"

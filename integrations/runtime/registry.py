@@ -30,6 +30,35 @@ class DeliveryResult:
     retry_after_s: float | None = None
 
 
+@dataclass(frozen=True)
+class MessagePolicy:
+    """Per message kind: how often and how patiently to try, and when to stop hammering."""
+
+    max_attempts: int = 8
+    backoff_base_s: float = 1.0
+    backoff_cap_s: float = 300.0
+    breaker_threshold: int = 5
+    breaker_cooldown_s: float = 30.0
+
+
+DEFAULT_POLICY = MessagePolicy()
+
+
+def default_policy() -> MessagePolicy:
+    """The policy for kinds that register none: from settings (``CT_OUTBOUND_MAX_ATTEMPTS``,
+    ``CT_BACKOFF_BASE_S``, ``CT_BACKOFF_CAP_S``, ``CT_BREAKER_THRESHOLD``,
+    ``CT_BREAKER_COOLDOWN_S``)."""
+    from django.conf import settings
+
+    return MessagePolicy(
+        max_attempts=settings.CT_OUTBOUND_MAX_ATTEMPTS,
+        backoff_base_s=settings.CT_BACKOFF_BASE_S,
+        backoff_cap_s=settings.CT_BACKOFF_CAP_S,
+        breaker_threshold=settings.CT_BREAKER_THRESHOLD,
+        breaker_cooldown_s=settings.CT_BREAKER_COOLDOWN_S,
+    )
+
+
 InboundHandler = Callable[["InboundEvent"], Any]
 Deliverer = Callable[["OutboundMessage"], DeliveryResult]
 DeliveredHook = Callable[["OutboundMessage", DeliveryResult], None]
@@ -39,6 +68,11 @@ INBOUND: dict[str, InboundHandler] = {}
 DELIVERERS: dict[str, Deliverer] = {}
 ON_DELIVERED: dict[str, DeliveredHook] = {}
 SUBSCRIBERS: dict[str, list[Subscriber]] = defaultdict(list)
+POLICIES: dict[str, MessagePolicy] = {}
+
+
+def policy_for(message_kind: str) -> MessagePolicy:
+    return POLICIES.get(message_kind) or default_policy()
 
 
 def inbound(kind: str) -> Callable[[InboundHandler], InboundHandler]:
@@ -49,9 +83,13 @@ def inbound(kind: str) -> Callable[[InboundHandler], InboundHandler]:
     return register
 
 
-def deliverer(message_kind: str) -> Callable[[Deliverer], Deliverer]:
+def deliverer(
+    message_kind: str, *, policy: MessagePolicy | None = None
+) -> Callable[[Deliverer], Deliverer]:
     def register(func: Deliverer) -> Deliverer:
         DELIVERERS[message_kind] = func
+        if policy is not None:
+            POLICIES[message_kind] = policy
         return func
 
     return register

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import json
 import logging
 import random
 import time
 import traceback
+import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,18 +19,24 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from psycopg.errors import CheckViolation, NotNullViolation
 
-from controltower.core.context import SERVICE_USERS, acting_as, correlated
+from controltower.core.context import SERVICE_USERS, acting_as, correlated, current_actor
+from controltower.core.models import stamp
 from controltower.exceptions.choices import ExceptionType, Severity
 from controltower.exceptions.services import close_exceptions_for, open_exception
-from integrations.runtime import kick, registry
+from integrations.runtime import breaker, kick, ratelimit, registry
 from integrations.runtime.choices import InboundStatus, OutboundStatus
-from integrations.runtime.models import Connection, DeliveryAttempt, InboundEvent, OutboundMessage
+from integrations.runtime.models import (
+    Connection,
+    DeliveryAttempt,
+    InboundEvent,
+    MessageAction,
+    OutboundMessage,
+)
 
 logger = logging.getLogger(__name__)
 
 INBOUND_MAX_ATTEMPTS = 5
-BACKOFF_BASE_S = 1.0
-BACKOFF_CAP_S = 300.0
+MAX_INLINE_WAIT_S = 0.5
 
 
 def service_username(kind: str) -> str:
@@ -129,6 +138,11 @@ def process_inbound_event(event_id: int) -> str:
             event.save(
                 update_fields=["status", "correlation_id", "processed_at", "claimed_until", "error"]
             )
+            close_exceptions_for(f"inbound:{event.pk}", reason="processed")
+            if event.replay_of_id:
+                close_exceptions_for(
+                    f"inbound:{event.replay_of_id}", reason=f"replay {event.pk} processed"
+                )
         return event.status
     except registry.PoisonMessage as exc:
         _fail_inbound(event, str(exc))
@@ -186,7 +200,7 @@ def enqueue_outbound(
     correlation_id: Any,
     subject_type: str = "",
     subject_id: str = "",
-    max_attempts: int = 8,
+    max_attempts: int | None = None,
 ) -> bool:
     """Add a message to the outbox in the caller's transaction; False if the key exists already."""
     message = OutboundMessage(
@@ -197,7 +211,7 @@ def enqueue_outbound(
         correlation_id=correlation_id,
         subject_type=subject_type,
         subject_id=subject_id,
-        max_attempts=max_attempts,
+        max_attempts=max_attempts or registry.policy_for(kind).max_attempts,
     )
     try:
         with transaction.atomic():
@@ -227,10 +241,38 @@ def claim_outbound(limit: int) -> list[int]:
     return ids
 
 
-def backoff_seconds(attempt: int) -> float:
-    """Exponential backoff with full jitter: random in [base, min(cap, base·2^attempt)]."""
-    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * (2 ** max(attempt - 1, 0)))
-    return random.uniform(BACKOFF_BASE_S, max(BACKOFF_BASE_S, ceiling))
+def backoff_seconds(
+    attempt: int, policy: registry.MessagePolicy = registry.DEFAULT_POLICY
+) -> float:
+    """Exponential backoff with full jitter: random in [base, min(cap, base·2^(attempt-1))]."""
+    base = policy.backoff_base_s
+    ceiling = min(policy.backoff_cap_s, base * (2 ** max(attempt - 1, 0)))
+    return random.uniform(base, max(base, ceiling))
+
+
+def endpoint_key(message: OutboundMessage) -> str:
+    """The circuit breaker's unit: one endpoint (message kind) of one connection."""
+    return f"{message.connection.slug}:{message.kind}"
+
+
+def _defer(message: OutboundMessage, delay_s: float, *, why: str) -> str:
+    """Put a claimed message back without spending an attempt (breaker open, rate limited)."""
+    OutboundMessage.objects.filter(pk=message.pk, status=OutboundStatus.IN_FLIGHT).update(
+        status=OutboundStatus.PENDING,
+        claimed_until=None,
+        next_attempt_at=timezone.now() + timedelta(seconds=max(delay_s, 0.05)),
+        last_error=why,
+    )
+    return OutboundStatus.PENDING
+
+
+def _take_token(connection: Connection) -> float:
+    """A token from the connection's shared bucket; waits here only for short gaps."""
+    wait = ratelimit.acquire(connection.slug, rate_per_s=connection.rate_limit_per_s)
+    while 0 < wait <= MAX_INLINE_WAIT_S:
+        time.sleep(wait)
+        wait = ratelimit.acquire(connection.slug, rate_per_s=connection.rate_limit_per_s)
+    return wait
 
 
 def deliver_outbound_message(message_id: int, *, task_id: str = "") -> str:
@@ -239,6 +281,18 @@ def deliver_outbound_message(message_id: int, *, task_id: str = "") -> str:
     if message.status != OutboundStatus.IN_FLIGHT:
         return message.status
     deliver = registry.DELIVERERS.get(message.kind)
+    policy = registry.policy_for(message.kind)
+    endpoint = endpoint_key(message)
+    decision = breaker.before_call(endpoint)
+    if not decision.allowed:
+        return _defer(
+            message,
+            decision.retry_after_s,
+            why=f"waiting: circuit {decision.state} for {endpoint}",
+        )
+    wait = _take_token(message.connection)
+    if wait > 0:
+        return _defer(message, wait, why=f"waiting: rate limit of {message.connection.slug}")
     started = timezone.now()
     clock = time.monotonic()
     with correlated(message.correlation_id), acting_as(service_username(message.connection.kind)):
@@ -255,7 +309,15 @@ def deliver_outbound_message(message_id: int, *, task_id: str = "") -> str:
                 logger.exception("deliverer for %s raised", message.kind)
                 result = registry.DeliveryResult(ok=False, error=f"{type(exc).__name__}: {exc}")
         duration_ms = int((time.monotonic() - clock) * 1000)
-        return _record_delivery(message, result, started, duration_ms, task_id)
+        if result.ok or (not result.retryable and result.status_code is not None):
+            breaker.record_success(endpoint)  # it answered: the endpoint is up
+        elif result.status_code != 429:  # a 429 is back-pressure, not an outage
+            breaker.record_failure(
+                endpoint,
+                failure_threshold=policy.breaker_threshold,
+                cooldown_s=policy.breaker_cooldown_s,
+            )
+        return _record_delivery(message, result, started, duration_ms, task_id, policy)
 
 
 def _record_delivery(
@@ -264,6 +326,7 @@ def _record_delivery(
     started: datetime,
     duration_ms: int,
     task_id: str,
+    policy: registry.MessagePolicy,
 ) -> str:
     with transaction.atomic():
         message = OutboundMessage.objects.select_for_update().get(pk=message.pk)
@@ -279,7 +342,15 @@ def _record_delivery(
             response_body=_body_text(result.body)[:8000],
         )
         message.claimed_until = None
-        fields = ["attempts", "claimed_until", "status", "last_error", "response"]
+        message.last_status_code = result.status_code
+        fields = [
+            "attempts",
+            "claimed_until",
+            "status",
+            "last_error",
+            "response",
+            "last_status_code",
+        ]
         message.response = result.body if isinstance(result.body, dict | list) else None
         if result.ok:
             message.status = OutboundStatus.DELIVERED
@@ -290,8 +361,12 @@ def _record_delivery(
             if hook is not None:
                 hook(message, result)
             close_exceptions_for(f"outbound:{message.pk}", reason="delivered")
+            if message.replay_of_id:
+                close_exceptions_for(
+                    f"outbound:{message.replay_of_id}", reason=f"replay {message.pk} delivered"
+                )
         elif result.retryable and message.attempts < message.max_attempts:
-            delay = result.retry_after_s or backoff_seconds(message.attempts)
+            delay = result.retry_after_s or backoff_seconds(message.attempts, policy)
             message.status = OutboundStatus.PENDING
             message.next_attempt_at = timezone.now() + timedelta(seconds=delay)
             message.last_error = result.error
@@ -357,3 +432,173 @@ def sweep() -> dict[str, int]:
     if inbound or outbound:
         logger.info("sweeper re-queued %s inbound and %s outbound", inbound, outbound)
     return {"inbound_requeued": inbound, "outbound_requeued": outbound}
+
+
+# --- people acting on messages: retry and replay -------------------------------------------------
+class MessageActionError(ValueError):
+    pass
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _diff(before: str, after: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile="original",
+            tofile="replayed",
+        )
+    )
+
+
+def _record_action(
+    *,
+    action: str,
+    direction: str,
+    original: Any,
+    result_id: int,
+    reason: str,
+    diff: str = "",
+) -> MessageAction:
+    if not reason or not reason.strip():
+        raise MessageActionError("a reason is required")
+    actor = current_actor()
+    record = MessageAction(
+        action=action,
+        direction=direction,
+        original_id=original.pk,
+        result_id=result_id,
+        reason=reason.strip(),
+        edited=bool(diff),
+        payload_diff=diff,
+        actor=actor if actor is not None and actor.pk else None,
+        correlation_id=original.correlation_id or uuid.uuid4(),
+    )
+    stamp(record, f"{action} of {direction} {original.pk}: {reason.strip()}"[:100])
+    record.save()
+    return record
+
+
+def retry_outbound_message(message: OutboundMessage, *, reason: str) -> OutboundMessage:
+    """Send a dead (or waiting) message again as it is, with a fresh set of attempts."""
+    with transaction.atomic():
+        message = OutboundMessage.objects.select_for_update().get(pk=message.pk)
+        if message.status in (OutboundStatus.DELIVERED, OutboundStatus.IN_FLIGHT):
+            raise MessageActionError(f"message {message.pk} is {message.status}; nothing to retry")
+        _record_action(
+            action=MessageAction.Action.RETRY,
+            direction=MessageAction.Direction.OUTBOUND,
+            original=message,
+            result_id=message.pk,
+            reason=reason,
+        )
+        message.status = OutboundStatus.PENDING
+        message.next_attempt_at = timezone.now()
+        message.max_attempts = message.attempts + registry.policy_for(message.kind).max_attempts
+        message.save(update_fields=["status", "next_attempt_at", "max_attempts"])
+        transaction.on_commit(lambda: kick.kick("outbox"))
+    return message
+
+
+def replay_outbound_message(
+    message: OutboundMessage, *, reason: str, payload: Any = None
+) -> OutboundMessage:
+    """A new message through the same path: the original payload, or an edited one."""
+    if payload is not None and not isinstance(payload, dict):
+        raise MessageActionError("payload must be a JSON object")
+    with transaction.atomic():
+        message = OutboundMessage.objects.select_for_update().get(pk=message.pk)
+        body = payload if payload is not None else message.payload
+        diff = _diff(_json_text(message.payload), _json_text(body)) if payload is not None else ""
+        number = message.replays.count() + 1
+        replay = OutboundMessage.objects.create(
+            connection=message.connection,
+            correlation_id=message.correlation_id,
+            kind=message.kind,
+            idempotency_key=f"{message.idempotency_key}:replay:{number}",
+            subject_type=message.subject_type,
+            subject_id=message.subject_id,
+            payload=body,
+            max_attempts=registry.policy_for(message.kind).max_attempts,
+            replay_of=message,
+        )
+        _record_action(
+            action=MessageAction.Action.REPLAY,
+            direction=MessageAction.Direction.OUTBOUND,
+            original=message,
+            result_id=replay.pk,
+            reason=reason,
+            diff=diff,
+        )
+        transaction.on_commit(lambda: kick.kick("outbox"))
+    return replay
+
+
+def retry_inbound_event(event: InboundEvent, *, reason: str) -> InboundEvent:
+    with transaction.atomic():
+        event = InboundEvent.objects.select_for_update().get(pk=event.pk)
+        if event.status not in (InboundStatus.FAILED, InboundStatus.REJECTED):
+            raise MessageActionError(f"event {event.pk} is {event.status}; nothing to retry")
+        if event.status == InboundStatus.REJECTED:
+            raise MessageActionError(
+                "a rejected event cannot be retried as it is; replay it edited"
+            )
+        _record_action(
+            action=MessageAction.Action.RETRY,
+            direction=MessageAction.Direction.INBOUND,
+            original=event,
+            result_id=event.pk,
+            reason=reason,
+        )
+        event.status = InboundStatus.PENDING
+        event.attempts = 0
+        event.save(update_fields=["status", "attempts"])
+        transaction.on_commit(lambda: kick.kick("inbox"))
+    return event
+
+
+def replay_inbound_event(event: InboundEvent, *, reason: str, body: Any = None) -> InboundEvent:
+    """Feed the event (or an edited body) through the same inbox path as the original."""
+    if body is not None and not isinstance(body, dict | list | str):
+        raise MessageActionError("body must be JSON")
+    original_text = event.body
+    if body is None:
+        new_text, diff = original_text, ""
+    else:
+        new_text = body if isinstance(body, str) else json.dumps(body)
+        try:
+            before = _json_text(json.loads(original_text))
+        except ValueError:
+            before = original_text
+        try:
+            after = _json_text(json.loads(new_text))
+        except ValueError:
+            after = new_text
+        diff = _diff(before, after)
+    with transaction.atomic():
+        replay = InboundEvent.objects.create(
+            connection=event.connection,
+            correlation_id=event.correlation_id,
+            topic=event.topic,
+            resource=event.resource,
+            resource_id=event.resource_id,
+            delivery_id=event.delivery_id,
+            dedupe_key=f"replay:{event.pk}:{uuid.uuid4().hex}",
+            source_modified_at=event.source_modified_at,
+            headers=event.headers,
+            body=new_text,
+            replay_of=event,
+        )
+        _record_action(
+            action=MessageAction.Action.REPLAY,
+            direction=MessageAction.Direction.INBOUND,
+            original=event,
+            result_id=replay.pk,
+            reason=reason,
+            diff=diff,
+        )
+        transaction.on_commit(lambda: kick.kick("inbox"))
+    return replay

@@ -21,6 +21,7 @@ def _drain(queue: str, claim: object, handle: object, batch: int, task_id: str) 
     deadline = time.monotonic() + DRAIN_BUDGET_S
     try:
         while time.monotonic() < deadline:
+            kick.redis_client().pexpire(kick.kick_key(queue), kick.KICK_TTL_MS)  # still alive
             ids = claim(batch)  # type: ignore[operator]
             if not ids:
                 # Release the kick, then look once more: an event committed between our empty

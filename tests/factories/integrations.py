@@ -47,9 +47,8 @@ def woo_connection(*, slug: str = "woo-web", secret: str = WOO_SECRET, **extra: 
 
 
 def erp_connection(*, base_url: str, slug: str = "erp-main", **extra: Any) -> Connection:
-    connection = Connection(
-        slug=slug, name="ERP", kind=SystemKind.ERP, base_url=base_url, timeout_s=5, **extra
-    )
+    extra.setdefault("timeout_s", 5)
+    connection = Connection(slug=slug, name="ERP", kind=SystemKind.ERP, base_url=base_url, **extra)
     connection.set_credentials({"token": ERP_TOKEN})
     connection.save()
     return connection

@@ -1,12 +1,25 @@
 from __future__ import annotations
 
-import django_filters
-from django.db.models import QuerySet
-from rest_framework import viewsets
+from collections.abc import Callable
+from typing import Any
 
+import django_filters
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from controltower.api.errors import Conflict
+from controltower.api.permissions import requires
+from controltower.exceptions import services
 from controltower.exceptions.api.serializers import ExceptionSerializer
 from controltower.exceptions.choices import ExceptionState, ExceptionType, Severity
 from controltower.exceptions.models import OpsException
+
+CHANGE = requires("exceptions.change_opsexception")
 
 
 class ExceptionFilter(django_filters.FilterSet):
@@ -23,8 +36,20 @@ class ExceptionFilter(django_filters.FilterSet):
         fields = ["state", "type", "severity", "correlation_id", "owner"]
 
 
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, allow_blank=False, trim_whitespace=True)
+
+
+class AssignSerializer(serializers.Serializer):
+    owner = serializers.CharField(allow_null=True, help_text="a username, or null to unassign")
+
+
 class ExceptionViewSet(viewsets.ReadOnlyModelViewSet):
-    """The exception work queue (dead letters, stuck orders, breaks …), newest first."""
+    """The exception work queue (dead letters, stuck orders, breaks …), newest first.
+
+    ``resolve`` and ``ignore`` need a reason; ``assign`` takes a username. Every action is
+    recorded in the exception's history with the person who took it.
+    """
 
     serializer_class = ExceptionSerializer
     filterset_class = ExceptionFilter
@@ -33,3 +58,50 @@ class ExceptionViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet[OpsException]:
         return OpsException.objects.select_related("owner")
+
+    def _act(self, func: Callable[..., OpsException], **kwargs: Any) -> Response:
+        exception = self.get_object()
+        try:
+            exception = func(exception, **kwargs)
+        except services.ExceptionActionError as exc:
+            raise Conflict(str(exc)) from exc
+        return Response(ExceptionSerializer(exception).data)
+
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[CHANGE],
+        serializer_class=ReasonSerializer,
+    )
+    def resolve(self, request: Request, pk: str | None = None) -> Response:
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._act(services.resolve_exception, reason=data.validated_data["reason"])
+
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[CHANGE],
+        serializer_class=ReasonSerializer,
+    )
+    def ignore(self, request: Request, pk: str | None = None) -> Response:
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._act(services.ignore_exception, reason=data.validated_data["reason"])
+
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[CHANGE],
+        serializer_class=AssignSerializer,
+    )
+    def assign(self, request: Request, pk: str | None = None) -> Response:
+        data = AssignSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        username = data.validated_data["owner"]
+        owner = None
+        if username:
+            owner = get_user_model().objects.filter(username=username).first()
+            if owner is None:
+                raise ValidationError({"owner": [f"no user named {username!r}"]})
+        return self._act(services.assign_exception, owner=owner)
