@@ -202,6 +202,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.sweep",
         "schedule": env_float("CT_SWEEP_INTERVAL_S", 2.0),
     },
+    "woocommerce.backfill_orders": {
+        "task": "woocommerce.backfill_orders",
+        "schedule": env_float("CT_WOO_BACKFILL_S", 60.0),
+    },
+    "woocommerce.rearm_webhooks": {
+        "task": "woocommerce.rearm_webhooks",
+        "schedule": env_float("CT_WOO_REARM_S", 300.0),
+    },
 }
 
 # --- API -----------------------------------------------------------------------------------------

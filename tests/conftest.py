@@ -267,6 +267,19 @@ def erp_simulator() -> Iterator[Any]:
         sim.shutdown()
 
 
+@pytest.fixture
+def woo_simulator() -> Iterator[Any]:
+    """The WooCommerce simulator over real HTTP (consumer key ck_t / secret cs_t)."""
+    from integrations.woocommerce.simulator import WooCommerceSimulator
+
+    sim = WooCommerceSimulator(consumer_key="ck_t", consumer_secret="cs_t", seed=7)
+    sim.serve_in_thread()
+    try:
+        yield sim
+    finally:
+        sim.shutdown()
+
+
 def wait_for(predicate: Any, *, timeout: float = 30.0, interval: float = 0.1) -> Any:
     """Poll until ``predicate()`` is truthy; return its value or fail with a clear message."""
     deadline = time.monotonic() + timeout

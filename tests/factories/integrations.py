@@ -32,16 +32,30 @@ def web_channel() -> Channel:
     return channel
 
 
-def woo_connection(*, slug: str = "woo-web", secret: str = WOO_SECRET, **extra: Any) -> Connection:
+def woo_connection(
+    *,
+    slug: str = "woo-web",
+    secret: str = WOO_SECRET,
+    base_url: str = "http://127.0.0.1:9/",
+    consumer_key: str = "ck_t",
+    consumer_secret: str = "cs_t",
+    **extra: Any,
+) -> Connection:
     connection = Connection(
         slug=slug,
         name="Web store (WooCommerce)",
         kind=SystemKind.WOOCOMMERCE,
-        base_url="http://127.0.0.1:9/",
+        base_url=base_url,
         channel=web_channel(),
         **extra,
     )
-    connection.set_credentials({"webhook_secret": secret})
+    connection.set_credentials(
+        {
+            "webhook_secret": secret,
+            "consumer_key": consumer_key,
+            "consumer_secret": consumer_secret,
+        }
+    )
     connection.save()
     return connection
 

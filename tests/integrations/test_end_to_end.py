@@ -13,19 +13,6 @@ from tests.conftest import wait_for
 from tests.factories.integrations import WOO_SECRET, erp_connection, woo_connection
 
 
-@pytest.fixture
-def woo_simulator():
-    from integrations.woocommerce.simulator.server import WooCommerceSimulator
-
-    sim = WooCommerceSimulator(
-        consumer_key="ck_t", consumer_secret="cs_t", seed=7
-    ).serve_in_thread()
-    try:
-        yield sim
-    finally:
-        sim.shutdown()
-
-
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_storefront_order_reaches_erp(
