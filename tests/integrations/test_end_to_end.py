@@ -68,6 +68,10 @@ def test_storefront_order_reaches_erp(
         message = OutboundMessage.objects.get(correlation_id=order.correlation_id)
         assert message.status == "delivered"
         assert message.attempt_log.count() == 1
+    # every outbound call carried the transaction's correlation id as X-Correlation-ID
+    assert {o["request_correlation_id"] for o in erp_orders} == {
+        o["correlation_id"] for o in erp_orders
+    }
     seen = {o["correlation_id"] for o in erp_orders}
     assert seen == {str(c) for c in Order.objects.values_list("correlation_id", flat=True)}
     history_actors = set(Order.history.values_list("history_user__username", flat=True))
