@@ -242,3 +242,25 @@ def test_replay_with_edited_payload_is_delivered_and_audited(
     trace = client.get(f"/api/v1/traces/{original.correlation_id}/").json()
     kinds = {entry["kind"] for entry in trace["entries"]}
     assert {"inbound", "outbound", "attempt", "action", "event", "history"} <= kinds
+
+
+def test_outbound_calls_stay_under_the_connections_rate_limit(
+    client: Client, celery_worker, erp_simulator
+) -> None:
+    # given: an ERP connection limited to 4 calls per second (bucket of 4)
+    woo_connection()
+    erp_connection(base_url=erp_simulator.url, rate_limit_per_s=4)
+    # when: 16 orders are accepted at once
+    for number in range(8101, 8117):
+        post_order(client, number)
+    # then: all are delivered, never faster than the bucket allows
+    wait_for(registered(16), timeout=60)
+    starts = sorted(
+        a.started_at for m in OutboundMessage.objects.all() for a in m.attempt_log.all()
+    )
+    assert len(starts) == 16
+    span = (starts[-1] - starts[0]).total_seconds()
+    assert span >= (16 - 4) / 4 * 0.9, span  # 4 at once, then 4 per second
+    for i, start in enumerate(starts):
+        window = [s for s in starts[i:] if (s - start).total_seconds() < 1.0]
+        assert len(window) <= 4 + 4, [s.isoformat() for s in window]  # burst + 1 s of refill
