@@ -215,8 +215,8 @@ CELERY_BEAT_SCHEDULE = {
 # --- API -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "controltower.api.authentication.ActorTokenAuthentication",
+        "controltower.api.authentication.ActorSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["controltower.api.permissions.ModelViewPermissions"],
     "DEFAULT_PAGINATION_CLASS": "controltower.api.pagination.StandardPagination",
@@ -241,7 +241,9 @@ SPECTACULAR_SETTINGS = {
 CT_CONNECTORS = env_list("CT_CONNECTORS", "integrations.woocommerce,integrations.erp")
 CT_CREDENTIALS_KEYS = env_list("CT_CREDENTIALS_KEYS", "")  # Fernet keys, newest first
 CT_INBOX_BATCH = env_int("CT_INBOX_BATCH", 100)
-CT_OUTBOX_BATCH = env_int("CT_OUTBOX_BATCH", 50)
+CT_OUTBOX_BATCH = env_int("CT_OUTBOX_BATCH", 10)
+CT_INBOX_DRAINERS = env_int("CT_INBOX_DRAINERS", 1)
+CT_OUTBOX_DRAINERS = env_int("CT_OUTBOX_DRAINERS", 2)
 CT_LEASE_S = env_int("CT_LEASE_S", 60)
 CT_OUTBOUND_MAX_ATTEMPTS = env_int("CT_OUTBOUND_MAX_ATTEMPTS", 8)
 CT_BACKOFF_BASE_S = env_float("CT_BACKOFF_BASE_S", 1.0)

@@ -48,6 +48,19 @@ def _isolated_queues() -> Iterator[None]:
         pass
 
 
+@pytest.fixture(autouse=True)
+def _fresh_runtime_state() -> Iterator[None]:
+    """Circuit breakers, rate buckets and drain slots live in Redis: start each test clean."""
+    from integrations.runtime.kick import redis_client
+
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    client = redis_client()
+    for pattern in (f"ct:{queue}:breaker:*", f"ct:{queue}:bucket:*", f"ct:kick:{queue}:*"):
+        for key in client.scan_iter(pattern):
+            client.delete(key)
+    yield
+
+
 def _persona(username: str, *groups: str, **extra: Any) -> User:
     user = User.objects.create_user(username=username, password="pw-" + username, **extra)
     for name in groups:
@@ -92,7 +105,7 @@ PERSONAS = ("ops_user", "finance_requester", "exec_viewer", "admin_user", "outsi
 class CeleryWorker:
     """A real ``celery worker`` process (with embedded beat) on this run's queue and test DB."""
 
-    def __init__(self, *, concurrency: int = 2, beat: bool = True, **env_extra: str) -> None:
+    def __init__(self, *, concurrency: int = 3, beat: bool = True, **env_extra: str) -> None:
         self.log_path = ROOT / "var" / f"test-worker-{RUN_ID}-{uuid.uuid4().hex[:6]}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = _process_env(CT_SWEEP_INTERVAL_S="1", **env_extra)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.http import Http404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,7 +14,28 @@ from rest_framework.response import Response
 from controltower.api.permissions import requires
 from controltower.core.trace import collect
 
+_ENTRIES = inline_serializer(
+    "TraceEntry",
+    many=True,
+    fields={
+        "at": serializers.DateTimeField(),
+        "system": serializers.CharField(),
+        "kind": serializers.ChoiceField(
+            ["inbound", "outbound", "attempt", "action", "event", "history"]
+        ),
+        "title": serializers.CharField(),
+        "status": serializers.CharField(),
+        "actor": serializers.CharField(),
+        "detail": serializers.DictField(),
+        "payload": serializers.CharField(),
+    },
+)
+_TRACE = inline_serializer(
+    "Trace", {"correlation_id": serializers.UUIDField(), "entries": _ENTRIES}
+)
 
+
+@extend_schema(responses=_TRACE)
 @api_view(["GET"])
 @permission_classes([requires("orders.view_order")])
 def trace_view(request: Request, correlation_id: UUID) -> Response:

@@ -9,6 +9,7 @@ rate. Prints where to log in, then a status line every few seconds. Ctrl-C stops
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -121,15 +122,90 @@ def status_line() -> str:
 
     from controltower.exceptions.models import OpsException
     from controltower.orders.models import Order
+    from integrations.runtime.backlog import outbound_backlog
 
     states = dict(Order.objects.values_list("state").annotate(n=Count("id")))
     total = sum(states.values())
     registered = states.get("registered", 0)
+    outbound = outbound_backlog()
+    waiting = sum(row["pending"] + row["in_flight"] for row in outbound)
+    retrying = sum(row["retrying"] for row in outbound)
+    dead = sum(row["dead"] for row in outbound)
+    circuits = ",".join(sorted({row["circuit"] for row in outbound})) or "closed"
     return (
-        f"orders: {total} received, {registered} registered in ERP, "
-        f"{total - registered} in flight/other · open exceptions: "
+        f"orders: {total} received, {registered} registered in ERP · outbox: {waiting} waiting, "
+        f"{retrying} retrying, {dead} dead · circuit: {circuits} · open exceptions: "
         f"{OpsException.objects.open().count()}"
     )
+
+
+class Chaos:
+    """The demo's fault injection, so retries, back-pressure and dead letters can be watched."""
+
+    def __init__(self, erp_url: str, web_url: str) -> None:
+        self.erp_url = erp_url
+        self.web_url = web_url
+        self.started = time.monotonic()
+        self.done: set[str] = set()
+
+    def _faults(self, plan: dict[str, Any]) -> None:
+        request = urllib.request.Request(
+            f"{self.erp_url}/_sim/faults",
+            method="POST",
+            data=json.dumps(plan).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(request, timeout=5).close()
+
+    def poison_order(self) -> None:
+        """A signed order the adapter cannot translate: dead-lettered at once, for ops to fix."""
+        import base64
+        import hashlib
+        import hmac
+
+        body = json.dumps(
+            {
+                "id": 999999,
+                "status": "processing",
+                "currency": "EUR",
+                "date_created_gmt": "2026-01-01T00:00:00",
+                "date_modified_gmt": "2026-01-01T00:00:00",
+                "total": "10.00",
+                "line_items": [
+                    {"id": 1, "sku": "NW-BAD", "quantity": 0, "subtotal": "10.00", "total": "10.00"}
+                ],
+            }
+        ).encode()
+        signature = base64.b64encode(
+            hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).digest()
+        ).decode()
+        request = urllib.request.Request(
+            f"{self.web_url}/hooks/woocommerce/woo-web/",
+            method="POST",
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-WC-Webhook-Topic": "order.created",
+                "X-WC-Webhook-Resource": "order",
+                "X-WC-Webhook-Signature": signature,
+            },
+        )
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(request, timeout=5).close()
+
+    def tick(self) -> None:
+        elapsed = time.monotonic() - self.started
+        for name, at, action in (
+            ("poison", 5, self.poison_order),
+            ("erp-503", 25, lambda: self._faults({"fail_next": 4, "fail_status": 503})),
+            ("erp-429", 45, lambda: self._faults({"rate_limit_next": 2, "retry_after": 3})),
+            ("erp-slow", 65, lambda: self._faults({"timeout_next": 1, "timeout_seconds": 12})),
+        ):
+            if elapsed >= at and name not in self.done:
+                self.done.add(name)
+                say(f"chaos: {name}")
+                action()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=float(os.environ.get("CT_DEMO_RATE", 1.0)))
     parser.add_argument("--duration", type=float, default=0, help="stop after N seconds (0: never)")
     parser.add_argument("--status-every", type=float, default=10.0)
+    parser.add_argument(
+        "--chaos",
+        action=argparse.BooleanOptionalAction,
+        default=os.environ.get("CT_DEMO_CHAOS", "1") not in ("0", "false", "no"),
+        help="inject ERP faults and one poison order to show retries and dead letters",
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controltower.settings")
@@ -237,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
                 "controltower",
                 "worker",
                 "-c",
-                "2",
+                "4",  # I/O-bound drains: one inbox + two outbox drainers, and room to spare
                 "--loglevel=INFO",
                 "--without-gossip",
                 "--without-mingle",
@@ -288,7 +370,12 @@ def main(argv: list[str] | None = None) -> int:
         for username, role in USERS:
             say(f"  log in as {username:<8} / {PASSWORD}  ({role})")
         say(f"  API docs {web_url}/api/docs/ · WooCommerce simulator {woo_url} · ERP {erp_url}")
+        say(f"  work queue {web_url}/api/v1/exceptions/?state=open")
+        say(f"  backlog {web_url}/api/v1/backlog/")
         say(f"  storefront orders arrive at {args.rate:g}/s · Ctrl-C stops everything")
+        if args.chaos:
+            say("  chaos is on: a poison order, then ERP 503s, 429s and a slow answer (--no-chaos)")
+        chaos = Chaos(erp_url, web_url) if args.chaos else None
         started = time.monotonic()
         next_status = started
         while not stopping:
@@ -298,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
             if dead:
                 say(f"stopped unexpectedly: {', '.join(dead)} (see {log_dir})")
                 return 1
+            if chaos is not None:
+                chaos.tick()
             if time.monotonic() >= next_status:
                 from django.db import close_old_connections
 

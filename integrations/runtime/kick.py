@@ -23,32 +23,46 @@ def redis_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)
 
 
-def kick_key(queue: str) -> str:
-    return f"ct:kick:{settings.CELERY_TASK_DEFAULT_QUEUE}:{queue}"
+def kick_key(queue: str, slot: int = 0) -> str:
+    return f"ct:kick:{settings.CELERY_TASK_DEFAULT_QUEUE}:{queue}:{slot}"
+
+
+def slots(queue: str) -> int:
+    """How many drains of ``queue`` may run at once (claims with SKIP LOCKED keep them apart)."""
+    return max(
+        1, {"inbox": settings.CT_INBOX_DRAINERS, "outbox": settings.CT_OUTBOX_DRAINERS}[queue]
+    )
 
 
 def kick(queue: str) -> bool:
-    """Enqueue the drain task for ``queue`` unless one is already pending or running."""
+    """Enqueue a drain task for ``queue`` in the first free slot; False if all are taken."""
     from integrations.runtime import tasks
 
-    try:
-        if not redis_client().set(kick_key(queue), "1", nx=True, px=KICK_TTL_MS):
-            return False
-    except redis.RedisError:
-        logger.warning("kick %s: redis unavailable; the sweeper will pick the work up", queue)
-        return False
     task = {"inbox": tasks.drain_inbox, "outbox": tasks.drain_outbox}[queue]
-    try:
-        task.apply_async()
-    except Exception:  # broker down: the sweeper re-kicks once it is back
-        logger.exception("kick %s: could not enqueue", queue)
-        redis_client().delete(kick_key(queue))
-        return False
-    return True
+    for slot in range(slots(queue)):
+        try:
+            if not redis_client().set(kick_key(queue, slot), "1", nx=True, px=KICK_TTL_MS):
+                continue
+        except redis.RedisError:
+            logger.warning("kick %s: redis unavailable; the sweeper will pick the work up", queue)
+            return False
+        try:
+            task.apply_async(kwargs={"slot": slot})
+        except Exception:  # broker down: the sweeper re-kicks once it is back
+            logger.exception("kick %s: could not enqueue", queue)
+            release(queue, slot)
+            return False
+        return True
+    return False
 
 
-def release(queue: str) -> None:
+def refresh(queue: str, slot: int) -> None:
+    """A running drain says it is alive, so its slot outlives KICK_TTL_MS."""
+    redis_client().set(kick_key(queue, slot), "1", px=KICK_TTL_MS)
+
+
+def release(queue: str, slot: int = 0) -> None:
     try:
-        redis_client().delete(kick_key(queue))
+        redis_client().delete(kick_key(queue, slot))
     except redis.RedisError:
         logger.warning("release %s: redis unavailable", queue)

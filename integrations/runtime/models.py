@@ -109,6 +109,7 @@ class OutboundMessage(models.Model):
     max_attempts = models.PositiveIntegerField(default=8)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     claimed_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     last_status_code = models.PositiveIntegerField(null=True, blank=True)
     response = models.JSONField(null=True, blank=True)

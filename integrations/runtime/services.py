@@ -22,6 +22,7 @@ from psycopg.errors import CheckViolation, NotNullViolation
 from controltower.core.context import SERVICE_USERS, acting_as, correlated, current_actor
 from controltower.core.models import stamp
 from controltower.exceptions.choices import ExceptionType, Severity
+from controltower.exceptions.models import OpsException
 from controltower.exceptions.services import close_exceptions_for, open_exception
 from integrations.runtime import breaker, kick, ratelimit, registry
 from integrations.runtime.choices import InboundStatus, OutboundStatus
@@ -140,9 +141,7 @@ def process_inbound_event(event_id: int) -> str:
             )
             close_exceptions_for(f"inbound:{event.pk}", reason="processed")
             if event.replay_of_id:
-                close_exceptions_for(
-                    f"inbound:{event.replay_of_id}", reason=f"replay {event.pk} processed"
-                )
+                _settle_inbound_chain(event)
         return event.status
     except registry.PoisonMessage as exc:
         _fail_inbound(event, str(exc))
@@ -158,6 +157,44 @@ def process_inbound_event(event_id: int) -> str:
         logger.exception("inbound event %s failed", event.pk)
         _fail_inbound(event, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
     return InboundEvent.objects.values_list("status", flat=True).get(pk=event.pk)
+
+
+def _replay_ancestors(model: Any, row: Any) -> list[int]:
+    """The ids a replay descends from: its original, the original's original, …"""
+    ids: list[int] = []
+    parent_id = row.replay_of_id
+    while parent_id is not None and parent_id not in ids:
+        ids.append(parent_id)
+        parent_id = (
+            model.objects.filter(pk=parent_id).values_list("replay_of_id", flat=True).first()
+        )
+    return ids
+
+
+def _settle_inbound_chain(event: InboundEvent) -> None:
+    """A replay succeeded: close every dead letter of its chain and file the failed originals
+    (and the people's actions on them) under the transaction's correlation id for the trace."""
+    ancestors = _replay_ancestors(InboundEvent, event)
+    for ancestor_id in ancestors:
+        close_exceptions_for(f"inbound:{ancestor_id}", reason=f"replay {event.pk} processed")
+    if event.correlation_id is None:
+        return
+    InboundEvent.objects.filter(pk__in=ancestors, correlation_id__isnull=True).update(
+        correlation_id=event.correlation_id
+    )
+    actions = MessageAction.objects.filter(
+        direction=MessageAction.Direction.INBOUND, original_id__in=ancestors
+    ).exclude(correlation_id=event.correlation_id)
+    for action in actions:
+        action.correlation_id = event.correlation_id
+        stamp(action, f"filed under transaction {event.correlation_id}"[:100])
+        action.save(update_fields=["correlation_id", "updated_at"])
+    for exception in OpsException.objects.filter(
+        subject_type="integrations.inboundevent", subject_id__in=[str(a) for a in ancestors]
+    ).exclude(correlation_id=event.correlation_id):
+        exception.correlation_id = event.correlation_id
+        stamp(exception, f"filed under transaction {event.correlation_id}"[:100])
+        exception.save(update_fields=["correlation_id", "updated_at"])
 
 
 def _retry_or_fail_inbound(event: InboundEvent, exc: Exception) -> None:
@@ -237,6 +274,7 @@ def claim_outbound(limit: int) -> list[int]:
             OutboundMessage.objects.filter(id__in=ids).update(
                 status=OutboundStatus.IN_FLIGHT,
                 claimed_until=now + timedelta(seconds=settings.CT_LEASE_S),
+                claim_token=uuid.uuid4(),
             )
     return ids
 
@@ -257,9 +295,12 @@ def endpoint_key(message: OutboundMessage) -> str:
 
 def _defer(message: OutboundMessage, delay_s: float, *, why: str) -> str:
     """Put a claimed message back without spending an attempt (breaker open, rate limited)."""
-    OutboundMessage.objects.filter(pk=message.pk, status=OutboundStatus.IN_FLIGHT).update(
+    OutboundMessage.objects.filter(
+        pk=message.pk, status=OutboundStatus.IN_FLIGHT, claim_token=message.claim_token
+    ).update(
         status=OutboundStatus.PENDING,
         claimed_until=None,
+        claim_token=None,
         next_attempt_at=timezone.now() + timedelta(seconds=max(delay_s, 0.05)),
         last_error=why,
     )
@@ -280,6 +321,13 @@ def deliver_outbound_message(message_id: int, *, task_id: str = "") -> str:
     message = OutboundMessage.objects.select_related("connection").get(pk=message_id)
     if message.status != OutboundStatus.IN_FLIGHT:
         return message.status
+    # Renew our lease; if the sweeper handed the message to someone else meanwhile, let it go.
+    renewed = OutboundMessage.objects.filter(
+        pk=message.pk, status=OutboundStatus.IN_FLIGHT, claim_token=message.claim_token
+    ).update(claimed_until=timezone.now() + timedelta(seconds=settings.CT_LEASE_S))
+    if not renewed:
+        logger.info("outbound message %s: claim lost before delivery; skipped", message.pk)
+        return OutboundStatus.IN_FLIGHT
     deliver = registry.DELIVERERS.get(message.kind)
     policy = registry.policy_for(message.kind)
     endpoint = endpoint_key(message)
@@ -328,8 +376,10 @@ def _record_delivery(
     task_id: str,
     policy: registry.MessagePolicy,
 ) -> str:
+    token = message.claim_token
     with transaction.atomic():
         message = OutboundMessage.objects.select_for_update().get(pk=message.pk)
+        owned = message.status == OutboundStatus.IN_FLIGHT and message.claim_token == token
         message.attempts += 1
         DeliveryAttempt.objects.create(
             message=message,
@@ -341,11 +391,19 @@ def _record_delivery(
             error=result.error[:4000],
             response_body=_body_text(result.body)[:8000],
         )
+        if not owned:
+            # Our lease ran out mid-call and another worker holds the message now: keep the
+            # attempt on record, leave the outcome to the owner (same idempotency key).
+            message.save(update_fields=["attempts"])
+            logger.warning("outbound message %s: claim lost during delivery", message.pk)
+            return message.status
         message.claimed_until = None
+        message.claim_token = None
         message.last_status_code = result.status_code
         fields = [
             "attempts",
             "claimed_until",
+            "claim_token",
             "status",
             "last_error",
             "response",
@@ -361,9 +419,9 @@ def _record_delivery(
             if hook is not None:
                 hook(message, result)
             close_exceptions_for(f"outbound:{message.pk}", reason="delivered")
-            if message.replay_of_id:
+            for ancestor_id in _replay_ancestors(OutboundMessage, message):
                 close_exceptions_for(
-                    f"outbound:{message.replay_of_id}", reason=f"replay {message.pk} delivered"
+                    f"outbound:{ancestor_id}", reason=f"replay {message.pk} delivered"
                 )
         elif result.retryable and message.attempts < message.max_attempts:
             delay = result.retry_after_s or backoff_seconds(message.attempts, policy)
@@ -422,7 +480,7 @@ def sweep() -> dict[str, int]:
         ).update(status=InboundStatus.PENDING, claimed_until=None)
         outbound = OutboundMessage.objects.filter(
             status=OutboundStatus.IN_FLIGHT, claimed_until__lt=now
-        ).update(status=OutboundStatus.PENDING, claimed_until=None)
+        ).update(status=OutboundStatus.PENDING, claimed_until=None, claim_token=None)
     if InboundEvent.objects.filter(status=InboundStatus.PENDING).exists():
         kick.kick("inbox")
     if OutboundMessage.objects.filter(

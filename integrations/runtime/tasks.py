@@ -16,54 +16,60 @@ logger = logging.getLogger(__name__)
 DRAIN_BUDGET_S = 20.0
 
 
-def _drain(queue: str, claim: object, handle: object, batch: int, task_id: str) -> int:
+def _drain(queue: str, slot: int, claim: object, handle: object, batch: int, task_id: str) -> int:
     done = 0
     deadline = time.monotonic() + DRAIN_BUDGET_S
     try:
         while time.monotonic() < deadline:
-            kick.redis_client().pexpire(kick.kick_key(queue), kick.KICK_TTL_MS)  # still alive
+            kick.refresh(queue, slot)
             ids = claim(batch)  # type: ignore[operator]
             if not ids:
-                # Release the kick, then look once more: an event committed between our empty
+                # Release the slot, then look once more: an item committed between our empty
                 # claim and the release would otherwise wait for the sweeper.
-                kick.release(queue)
+                kick.release(queue, slot)
                 ids = claim(batch)  # type: ignore[operator]
                 if not ids:
                     return done
-                kick.redis_client().set(kick.kick_key(queue), "1", px=kick.KICK_TTL_MS)
+                kick.refresh(queue, slot)
             for item_id in ids:
                 handle(item_id, task_id)  # type: ignore[operator]
                 done += 1
     except BaseException:
-        kick.release(queue)
+        kick.release(queue, slot)
         raise
     # Budget spent with work left: hand over to a fresh task so others get the worker too.
-    kick.release(queue)
+    kick.release(queue, slot)
     kick.kick(queue)
     return done
 
 
+def _task_id(task: object) -> str:
+    return getattr(getattr(task, "request", None), "id", "") or ""
+
+
 @shared_task(name="integrations.drain_inbox", bind=True)
-def drain_inbox(self: object) -> int:
+def drain_inbox(self: object, slot: int = 0) -> int:
     with acting_as("system.runtime"):
         return _drain(
             "inbox",
+            slot,
             services.claim_inbound,
             lambda item_id, _task: services.process_inbound_event(item_id),
             settings.CT_INBOX_BATCH,
-            getattr(getattr(self, "request", None), "id", "") or "",
+            _task_id(self),
         )
 
 
 @shared_task(name="integrations.drain_outbox", bind=True)
-def drain_outbox(self: object) -> int:
+def drain_outbox(self: object, slot: int = 0) -> int:
     with acting_as("system.runtime"):
         return _drain(
             "outbox",
+            slot,
             services.claim_outbound,
             lambda item_id, task: services.deliver_outbound_message(item_id, task_id=task),
             settings.CT_OUTBOX_BATCH,
-            getattr(getattr(self, "request", None), "id", "") or "",
+            _task_id(self),
         )
 
 

@@ -7,7 +7,8 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from rest_framework import viewsets
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -156,6 +157,13 @@ def _subject(exception: OpsException) -> InboundEvent | OutboundMessage:
     raise Conflict(f"exception {exception.pk} is not about an integration message")
 
 
+_MESSAGE_RESPONSE = {
+    202: OpenApiResponse(description="the outbound message or inbound event, queued again"),
+    409: OpenApiResponse(description="the exception is not about a message, or nothing to do"),
+}
+
+
+@extend_schema(request=RetrySerializer, responses=_MESSAGE_RESPONSE)
 @api_view(["POST"])
 @permission_classes([REPLAY])
 def exception_retry(request: Request, pk: int) -> Response:
@@ -170,6 +178,7 @@ def exception_retry(request: Request, pk: int) -> Response:
     return Response(InboundEventSerializer(event).data, status=202)
 
 
+@extend_schema(request=ReplaySerializer, responses=_MESSAGE_RESPONSE)
 @api_view(["POST"])
 @permission_classes([REPLAY])
 def exception_replay(request: Request, pk: int) -> Response:
@@ -185,6 +194,16 @@ def exception_replay(request: Request, pk: int) -> Response:
     return Response(InboundEventSerializer(event).data, status=202)
 
 
+_BACKLOG = inline_serializer(
+    "Backlog",
+    {
+        "outbound": serializers.ListField(child=serializers.DictField()),
+        "inbound": serializers.ListField(child=serializers.DictField()),
+    },
+)
+
+
+@extend_schema(responses=_BACKLOG)
 @api_view(["GET"])
 @permission_classes([requires("integrations.view_outboundmessage")])
 def backlog_view(request: Request) -> Response:
