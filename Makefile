@@ -42,3 +42,14 @@ format: setup
 
 clean-var:
 	rm -rf var
+
+# Webhook ingest benchmark (bench/ingest.py, docs/benchmarks.md); options via BENCH_ARGS.
+bench-ingest: setup wrk
+	$(PY) -m bench.ingest $(BENCH_ARGS)
+
+# wrk, the benchmarks' load generator, from Debian (as root, like `browser`).
+wrk:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q wrk >/dev/null || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }; \
+	  else sudo apt-get install -y -q wrk >/dev/null; fi; }

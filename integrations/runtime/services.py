@@ -73,8 +73,8 @@ def record_inbound_event(
     dedupe_key: str,
     status: InboundStatus = InboundStatus.PENDING,
     error: str = "",
-) -> bool:
-    """Commit a raw inbound event; returns False when it was a duplicate (already held).
+) -> InboundEvent | None:
+    """Commit a raw inbound event; returns it, or None when it was a duplicate (already held).
 
     Called before answering the sender: when this returns, the event is durable.
     """
@@ -97,8 +97,8 @@ def record_inbound_event(
             if status == InboundStatus.PENDING:
                 transaction.on_commit(lambda: kick.kick("inbox"))
     except IntegrityError:
-        return False  # the dedupe key is held: a redelivery of an event we already have
-    return True
+        return None  # the dedupe key is held: a redelivery of an event we already have
+    return event
 
 
 def claim_inbound(limit: int) -> list[int]:

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench-<name>` runs a script here (see README.md)."""
