@@ -8,7 +8,10 @@ nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from collections.abc import Iterator
 from typing import TypedDict
 
 from asgiref.sync import async_to_sync
@@ -37,21 +40,50 @@ def _send(group: str, message: DashboardRefresh) -> None:
         logger.warning("push to %s failed", group, exc_info=True)
 
 
-def order_changed(order_id: int, *, created: bool) -> None:
-    """Push the order's row to ops pages after the surrounding transaction commits."""
+_local = threading.local()
 
-    def push() -> None:
-        from controltower.orders.models import Order
 
-        order = Order.objects.for_list().filter(pk=order_id).first()
-        if order is None:
-            return
-        html = render_to_string(
-            "orders/partials/_order_push.html", {"order": order, "created": created}
+@contextlib.contextmanager
+def batched() -> Iterator[None]:
+    """Hold pushes made while a worker handles a batch, and send them as one message at the end
+    (each row rendered once, in its latest state)."""
+    if getattr(_local, "pending", None) is not None:
+        yield
+        return
+    _local.pending = {}
+    try:
+        yield
+    finally:
+        pending, _local.pending = _local.pending, None
+        if pending:
+            _push_orders(pending)
+
+
+def _push_orders(orders: dict[int, bool]) -> None:
+    from controltower.orders.models import Order
+
+    rows = Order.objects.for_list().filter(pk__in=list(orders)).order_by("placed_at", "pk")
+    html = "".join(
+        render_to_string(
+            "orders/partials/_order_push.html", {"order": order, "created": orders[order.pk]}
         )
+        for order in rows
+    )
+    if html:
         _send(
             OPS_GROUP,
             DashboardRefresh(type="dashboard.refresh", html=html, permission="orders.view_order"),
         )
+
+
+def order_changed(order_id: int, *, created: bool) -> None:
+    """Push the order's row to ops pages after the surrounding transaction commits."""
+
+    def push() -> None:
+        pending = getattr(_local, "pending", None)
+        if pending is not None:
+            pending[order_id] = pending.get(order_id, False) or created
+        else:
+            _push_orders({order_id: created})
 
     transaction.on_commit(push)

@@ -35,7 +35,7 @@ def open_exception(
     context: dict[str, Any] | None = None,
 ) -> OpsException:
     """Open an exception for a condition, or refresh the active one with the same key."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         existing = (
             OpsException.objects.open().select_for_update().filter(dedupe_key=dedupe_key).first()
         )
@@ -72,7 +72,7 @@ def open_exception(
         return exc
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def close_exceptions_for(dedupe_key: str, *, reason: str) -> int:
     """The underlying condition cleared: resolve its active exception (if any)."""
     closed = 0

@@ -7,7 +7,7 @@ from controltower.inventory.choices import ReservationStatus
 from controltower.inventory.models import Reservation
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def reserve_order_lines(order: object) -> list[Reservation]:
     """Take a reservation per open line with a known SKU (idempotent: one per line)."""
     created: list[Reservation] = []
@@ -30,7 +30,7 @@ def reserve_order_lines(order: object) -> list[Reservation]:
     return created
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def release_order_reservations(order: object, *, reason: str) -> int:
     released = 0
     for reservation in Reservation.objects.select_for_update().filter(

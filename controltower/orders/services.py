@@ -117,7 +117,7 @@ def _apply_state(order: Order, target: OrderState, *, reason: str) -> bool:
 def transition_order(order: Order, target: OrderState, *, reason: str) -> Order:
     """Move an order to ``target``; an illegal move is recorded, changes nothing, and raises
     ``IllegalTransition`` (the record is written after the refused block, so it survives)."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         order = lock_order(order.pk)
         current = order.state
         refused = target != current and not is_allowed(current, target)
@@ -180,7 +180,7 @@ def upsert_channel_order(channel: Channel, data: ChannelOrderData) -> OrderUpser
     Idempotent: the same data applied twice changes nothing the second time.
     """
     target = map_channel_status(channel, data.channel_status)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         existing = (
             Order.objects.select_for_update(of=("self",))
             .filter(source_system=data.source_system, external_id=data.external_id)
@@ -239,7 +239,7 @@ def upsert_channel_order(channel: Channel, data: ChannelOrderData) -> OrderUpser
 
 def register_order_in_erp(order: Order, *, erp_reference: str, connection: str) -> Order:
     """The ERP acknowledged the sales order: record its reference and move to registered."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         order = lock_order(order.pk)
         with correlated(order.correlation_id):
             if order.erp_reference == erp_reference:

@@ -7,7 +7,10 @@ Anything a lost kick leaves behind is found by the sweeper on beat.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from collections.abc import Iterator
 from functools import cache
 
 import redis
@@ -34,9 +37,32 @@ def slots(queue: str) -> int:
     )
 
 
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Collect kicks made while a worker handles a batch and send each queue's once at the end."""
+    if getattr(_local, "queues", None) is not None:
+        yield
+        return
+    _local.queues = set()
+    try:
+        yield
+    finally:
+        queues, _local.queues = _local.queues, None
+        for queue in sorted(queues):
+            kick(queue)
+
+
 def kick(queue: str) -> bool:
     """Enqueue a drain task for ``queue`` in the first free slot; False if all are taken."""
     from integrations.runtime import tasks
+
+    pending = getattr(_local, "queues", None)
+    if pending is not None:
+        pending.add(queue)
+        return True
 
     task = {"inbox": tasks.drain_inbox, "outbox": tasks.drain_outbox}[queue]
     for slot in range(slots(queue)):

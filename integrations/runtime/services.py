@@ -139,7 +139,8 @@ def process_inbound_event(event_id: int) -> str:
             event.save(
                 update_fields=["status", "correlation_id", "processed_at", "claimed_until", "error"]
             )
-            close_exceptions_for(f"inbound:{event.pk}", reason="processed")
+            if event.attempts > 1:  # it failed before: its dead letter (if any) clears now
+                close_exceptions_for(f"inbound:{event.pk}", reason="processed")
             if event.replay_of_id:
                 _settle_inbound_chain(event)
         return event.status
@@ -418,7 +419,8 @@ def _record_delivery(
             hook = registry.ON_DELIVERED.get(message.kind)
             if hook is not None:
                 hook(message, result)
-            close_exceptions_for(f"outbound:{message.pk}", reason="delivered")
+            if message.attempts > 1:  # it failed before: its dead letter (if any) clears now
+                close_exceptions_for(f"outbound:{message.pk}", reason="delivered")
             for ancestor_id in _replay_ancestors(OutboundMessage, message):
                 close_exceptions_for(
                     f"outbound:{ancestor_id}", reason=f"replay {message.pk} delivered"

@@ -9,6 +9,7 @@ from celery import shared_task
 from django.conf import settings
 
 from controltower.core.context import acting_as
+from controltower.dashboards import publish
 from integrations.runtime import kick, services
 
 logger = logging.getLogger(__name__)
@@ -31,9 +32,10 @@ def _drain(queue: str, slot: int, claim: object, handle: object, batch: int, tas
                 if not ids:
                     return done
                 kick.refresh(queue, slot)
-            for item_id in ids:
-                handle(item_id, task_id)  # type: ignore[operator]
-                done += 1
+            with kick.deferred(), publish.batched():
+                for item_id in ids:
+                    handle(item_id, task_id)  # type: ignore[operator]
+                    done += 1
     except BaseException:
         kick.release(queue, slot)
         raise
