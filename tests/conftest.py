@@ -7,6 +7,7 @@ database; every run uses its own Celery queue and Channels prefix so runs never 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -164,6 +165,9 @@ class CeleryWorker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        # Whatever the worker left behind in its session (pool, embedded beat) goes too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self._log.close()
 
 

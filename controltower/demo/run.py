@@ -89,6 +89,9 @@ class Supervisor:
                 say(f"{name} did not stop in time; killing it")
                 proc.kill()
                 proc.wait(5)
+            # anything the process left in its session (a worker's pool) goes with it
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
         self.children.clear()
 
 

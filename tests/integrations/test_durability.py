@@ -43,13 +43,13 @@ def test_worker_killed_mid_delivery_loses_and_duplicates_nothing(
             )
             assert response.status_code == 200
     first = CeleryWorker(**FAST_RETRIES)
-    first.wait_ready()
 
     def some_delivered() -> bool:
         """a few orders reached the ERP"""
         return OutboundMessage.objects.filter(status="delivered").count() >= 3
 
     try:
+        first.wait_ready()
         wait_for(some_delivered, timeout=60)
         # when: the worker dies mid-batch (SIGKILL, pool included), and a new one starts
         first.kill()
