@@ -211,6 +211,9 @@ def test_replay_with_edited_payload_is_delivered_and_audited(
     assert exception.state == "open"
     assert "422" in exception.detail
     original = OutboundMessage.objects.get()
+    order = Order.objects.get()
+    assert (exception.money_at_risk_amount, exception.currency) == (order.total_amount, "EUR")
+    assert exception.correlation_id == order.correlation_id
     # when: ops replay it with the customer's name corrected, through the API
     edited = {
         **original.payload,
