@@ -9,6 +9,8 @@ urlpatterns = [
     path("", include("controltower.dashboards.urls")),
     path("accounts/", include("controltower.accounts.urls")),
     path("orders/", include("controltower.orders.urls")),
+    path("exceptions/", include("controltower.exceptions.urls")),
+    path("integrations/", include("integrations.runtime.urls")),
     path("api/v1/", include("controltower.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -51,6 +51,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 }
 
 ROLE_HOME = {OPS: "orders:order_list", FINANCE: "orders:order_list", ADMIN: "orders:order_list"}
+# (ops land on orders; the work queue is one click away under "Exceptions")
 
 
 def roles_of(user: Any) -> list[str]:

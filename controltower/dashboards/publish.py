@@ -56,34 +56,63 @@ def batched() -> Iterator[None]:
     finally:
         pending, _local.pending = _local.pending, None
         if pending:
-            _push_orders(pending)
+            _push(pending)
 
 
-def _push_orders(orders: dict[int, bool]) -> None:
-    from controltower.orders.models import Order
+def _rows(kind: str, changed: dict[int, bool]) -> str:
+    if kind == "order":
+        from controltower.orders.models import Order
 
-    rows = Order.objects.for_list().filter(pk__in=list(orders)).order_by("placed_at", "pk")
-    html = "".join(
-        render_to_string(
-            "orders/partials/_order_push.html", {"order": order, "created": orders[order.pk]}
+        rows = Order.objects.for_list().filter(pk__in=list(changed)).order_by("placed_at", "pk")
+        template, name = "orders/partials/_order_push.html", "order"
+    else:
+        from controltower.exceptions.models import OpsException
+
+        rows = (
+            OpsException.objects.select_related("owner")
+            .filter(pk__in=list(changed))
+            .order_by("opened_at", "pk")
         )
-        for order in rows
+        template, name = "exceptions/partials/_exception_push.html", "exception"
+    return "".join(
+        render_to_string(template, {name: row, "created": changed[row.pk]}) for row in rows
     )
-    if html:
-        _send(
-            OPS_GROUP,
-            DashboardRefresh(type="dashboard.refresh", html=html, permission="orders.view_order"),
-        )
+
+
+_PERMISSIONS = {"order": "orders.view_order", "exception": "exceptions.view_opsexception"}
+
+
+def _push(pending: dict[tuple[str, int], bool]) -> None:
+    by_kind: dict[str, dict[int, bool]] = {}
+    for (kind, pk), created in pending.items():
+        by_kind.setdefault(kind, {})[pk] = created
+    for kind, changed in by_kind.items():
+        html = _rows(kind, changed)
+        if html:
+            _send(
+                OPS_GROUP,
+                DashboardRefresh(
+                    type="dashboard.refresh", html=html, permission=_PERMISSIONS[kind]
+                ),
+            )
+
+
+def _changed(kind: str, pk: int, *, created: bool) -> None:
+    def push() -> None:
+        pending = getattr(_local, "pending", None)
+        if pending is not None:
+            pending[(kind, pk)] = pending.get((kind, pk), False) or created
+        else:
+            _push({(kind, pk): created})
+
+    transaction.on_commit(push)
 
 
 def order_changed(order_id: int, *, created: bool) -> None:
     """Push the order's row to ops pages after the surrounding transaction commits."""
+    _changed("order", order_id, created=created)
 
-    def push() -> None:
-        pending = getattr(_local, "pending", None)
-        if pending is not None:
-            pending[order_id] = pending.get(order_id, False) or created
-        else:
-            _push_orders({order_id: created})
 
-    transaction.on_commit(push)
+def exception_changed(exception_id: int, *, created: bool) -> None:
+    """Push the exception's row to work-queue pages after the transaction commits."""
+    _changed("exception", exception_id, created=created)

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from controltower.core.models import stamp
+from controltower.dashboards import publish
 from controltower.exceptions.choices import ExceptionState, ExceptionType, Severity
 from controltower.exceptions.models import OpsException
 
@@ -45,6 +46,7 @@ def open_exception(
             existing.context = context or {}
             stamp(existing, "condition seen again")
             existing.save(update_fields=["detail", "money_at_risk_amount", "context", "updated_at"])
+            publish.exception_changed(existing.pk, created=False)
             return existing
         fields: dict[str, Any] = {
             "type": type,
@@ -69,6 +71,7 @@ def open_exception(
             # Another worker opened it between our check and insert: use theirs.
             return OpsException.objects.open().get(dedupe_key=dedupe_key)
         logger.info("exception opened", extra={"correlation_id": str(exc.correlation_id)})
+        publish.exception_changed(exc.pk, created=True)
         return exc
 
 
@@ -82,6 +85,7 @@ def close_exceptions_for(dedupe_key: str, *, reason: str) -> int:
         exc.closed_at = timezone.now()
         stamp(exc, reason[:100])
         exc.save(update_fields=["state", "resolution_reason", "closed_at", "updated_at"])
+        publish.exception_changed(exc.pk, created=False)
         closed += 1
     return closed
 
@@ -102,6 +106,7 @@ def _close(exception: OpsException, state: ExceptionState, *, reason: str) -> Op
         exception.closed_at = timezone.now()
         stamp(exception, f"{state}: {reason.strip()}"[:100])
         exception.save(update_fields=["state", "resolution_reason", "closed_at", "updated_at"])
+        publish.exception_changed(exception.pk, created=False)
     return exception
 
 
@@ -126,4 +131,5 @@ def assign_exception(exception: OpsException, *, owner: Any) -> OpsException:
         exception.state = ExceptionState.ASSIGNED if owner is not None else ExceptionState.OPEN
         stamp(exception, f"assigned to {owner.username}" if owner else "unassigned")
         exception.save(update_fields=["owner", "state", "updated_at"])
+        publish.exception_changed(exception.pk, created=False)
     return exception
