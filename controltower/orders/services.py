@@ -20,7 +20,7 @@ from controltower.orders import events
 from controltower.orders.choices import OrderState
 from controltower.orders.locks import lock_order
 from controltower.orders.models import ChannelStatusMapping, Order, OrderLine
-from controltower.orders.transitions import IllegalTransition, is_allowed
+from controltower.orders.transitions import IllegalTransition, is_allowed, path_to
 
 logger = logging.getLogger(__name__)
 
@@ -91,27 +91,36 @@ def map_channel_status(channel: Channel, channel_status: str) -> OrderState:
     return OrderState(mapping.state)
 
 
-def _apply_state(order: Order, target: OrderState, *, reason: str) -> bool:
-    """Move to ``target`` if legal; a refused move is recorded and changes nothing."""
+def _apply_state(order: Order, target: OrderState, *, reason: str) -> list[OrderState]:
+    """Move to ``target`` through the states it implies; returns the states entered.
+
+    A channel reports where an order is, not each step (WooCommerce merges updates): an order
+    held as pending payment that the store reports completed was accepted on the way. A target
+    no legal path reaches is refused and recorded, and changes nothing.
+    """
     current = OrderState(order.state)
     if target == current:
-        return False
+        return []
     if target == OrderState.ACCEPTED and current in _PROGRESS_BEYOND_ACCEPTED:
-        return False
-    if not is_allowed(current, target):
+        return []
+    route = path_to(current, target)
+    if route is None:
         events.transition_refused(order, current=current, target=target, reason=reason)
         logger.warning("order transition refused %s → %s", current, target)
-        return False
-    order.state = target
-    order.state_changed_at = timezone.now()
-    stamp(order, f"{current} → {target}: {reason}"[:100])
-    order.save(update_fields=["state", "state_changed_at", "updated_at"])
-    events.state_changed(order, old=current, new=target, reason=reason)
-    if target == OrderState.ACCEPTED:
-        reserve_order_lines(order)
-    elif target in (OrderState.CANCELLED, OrderState.FAILED):
-        release_order_reservations(order, reason=f"order {target}")
-    return True
+        return []
+    for step in route:
+        old = OrderState(order.state)
+        why = reason if step == target else f"implied by {reason}"
+        order.state = step
+        order.state_changed_at = timezone.now()
+        stamp(order, f"{old} → {step}: {why}"[:100])
+        order.save(update_fields=["state", "state_changed_at", "updated_at"])
+        events.state_changed(order, old=old, new=step, reason=why)
+        if step == OrderState.ACCEPTED:
+            reserve_order_lines(order)
+        elif step in (OrderState.CANCELLED, OrderState.FAILED):
+            release_order_reservations(order, reason=f"order {step}")
+    return route
 
 
 def transition_order(order: Order, target: OrderState, *, reason: str) -> Order:
@@ -200,13 +209,15 @@ def upsert_channel_order(channel: Channel, data: ChannelOrderData) -> OrderUpser
                 events.order_received(
                     order, source=data.source_system, channel_status=data.channel_status
                 )
-                _apply_state(order, target, reason=f"channel status {data.channel_status}")
+                entered = _apply_state(
+                    order, target, reason=f"channel status {data.channel_status}"
+                )
             publish.order_changed(order.pk, created=True)
             return OrderUpsert(
                 order=order,
                 created=True,
                 changed=True,
-                became_accepted=order.state == OrderState.ACCEPTED,
+                became_accepted=OrderState.ACCEPTED in entered,
             )
 
         order = existing
@@ -227,13 +238,10 @@ def upsert_channel_order(channel: Channel, data: ChannelOrderData) -> OrderUpser
             stamp(order, f"updated from {data.source_system}")
             order.save(update_fields=[*changed, "updated_at"])
             events.order_updated(order, changed=[c for c in changed if c != "source_updated_at"])
-            before = order.state
-            moved = _apply_state(order, target, reason=f"channel status {data.channel_status}")
+            entered = _apply_state(order, target, reason=f"channel status {data.channel_status}")
             publish.order_changed(order.pk, created=False)
             return OrderUpsert(
-                order=order,
-                changed=True,
-                became_accepted=moved and before != order.state == OrderState.ACCEPTED,
+                order=order, changed=True, became_accepted=OrderState.ACCEPTED in entered
             )
 
 

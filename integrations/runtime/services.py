@@ -209,7 +209,23 @@ def _retry_or_fail_inbound(event: InboundEvent, exc: Exception) -> None:
     transaction.on_commit(lambda: kick.kick("inbox"))
 
 
+def _money_in(payload: Any) -> tuple[Decimal, str]:
+    """The amount a message is about (its ``total`` and ``currency``), for money at risk."""
+    if not isinstance(payload, dict):
+        return Decimal(0), "EUR"
+    currency = str(payload.get("currency") or "EUR")[:3].upper()
+    try:
+        amount = Decimal(str(payload.get("total", "0")))
+    except ArithmeticError:
+        return Decimal(0), currency
+    return (amount if amount.is_finite() and amount > 0 else Decimal(0)), currency
+
+
 def _fail_inbound(event: InboundEvent, error: str) -> None:
+    try:
+        at_risk, currency = _money_in(json.loads(event.body))
+    except ValueError:
+        at_risk, currency = Decimal(0), "EUR"
     with transaction.atomic():
         InboundEvent.objects.filter(pk=event.pk).update(
             status=InboundStatus.FAILED, claimed_until=None, error=error[:4000]
@@ -221,6 +237,8 @@ def _fail_inbound(event: InboundEvent, error: str) -> None:
             detail=error,
             severity=Severity.HIGH,
             correlation_id=event.correlation_id,
+            money_at_risk=at_risk,
+            currency=currency,
             subject_type="integrations.inboundevent",
             subject_id=str(event.pk),
             context={"connection": event.connection.slug, "topic": event.topic},
@@ -450,11 +468,7 @@ def _body_text(body: Any) -> str:
 
 
 def _dead_letter(message: OutboundMessage, result: registry.DeliveryResult) -> None:
-    amount = message.payload.get("total") if isinstance(message.payload, dict) else None
-    try:
-        at_risk = Decimal(str(amount)) if amount is not None else Decimal(0)
-    except ArithmeticError:
-        at_risk = Decimal(0)
+    at_risk, currency = _money_in(message.payload)
     open_exception(
         type=ExceptionType.DEAD_LETTER,
         dedupe_key=f"outbound:{message.pk}",
@@ -464,7 +478,7 @@ def _dead_letter(message: OutboundMessage, result: registry.DeliveryResult) -> N
         severity=Severity.HIGH,
         correlation_id=message.correlation_id,
         money_at_risk=at_risk,
-        currency=str(message.payload.get("currency", "EUR"))[:3],
+        currency=currency,
         subject_type="integrations.outboundmessage",
         subject_id=str(message.pk),
         context={"connection": message.connection.slug, "kind": message.kind},

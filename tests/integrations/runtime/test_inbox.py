@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -212,3 +213,17 @@ def test_constraint_violation_is_dead_lettered_at_once_without_partial_order(
     assert OpsException.objects.get().dedupe_key == f"inbound:{event.pk}"
     assert not Order.objects.exists()
     assert not OutboundMessage.objects.exists()
+
+
+@pytest.mark.usefixtures("connections", "no_commit_callbacks")
+def test_poison_event_dead_letter_carries_the_orders_money_at_risk(client: Client) -> None:
+    # given: an order the adapter cannot translate (a line with quantity 0)
+    payload = woo_order(1301)
+    payload["line_items"][0]["quantity"] = 0
+    _deliver(client, payload)
+    # when
+    _drain()
+    # then
+    exception = OpsException.objects.get(type=ExceptionType.DEAD_LETTER)
+    assert exception.money_at_risk_amount == Decimal(payload["total"])
+    assert exception.currency == "EUR"
