@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from controltower.exceptions.models import OpsException
 from integrations.runtime import services
@@ -43,89 +45,115 @@ def _context(obj: InboundEvent | OutboundMessage, direction: str) -> dict[str, A
     }
 
 
+@dataclass(frozen=True)
+class _Kind:
+    """What differs between an outbound message's page and an inbound event's."""
+
+    model: type[Any]
+    direction: str
+    template: str
+    detail_url: str
+    retry: Callable[..., Any]
+    replay: Callable[..., Any]
+    replay_arg: str  # the replay service's name for the edited payload
+    original: Callable[[Any], Any]  # the payload as JSON, to tell an edit from "as it was"
+    initial: Callable[[Any], str]  # what the payload box shows
+
+
+OUTBOUND = _Kind(
+    model=OutboundMessage,
+    direction=MessageAction.Direction.OUTBOUND,
+    template="integrations/message_detail.html",
+    detail_url="integrations:message_detail",
+    retry=services.retry_outbound_message,
+    replay=services.replay_outbound_message,
+    replay_arg="payload",
+    original=lambda message: message.payload,
+    initial=lambda message: _pretty(message.payload),
+)
+INBOUND = _Kind(
+    model=InboundEvent,
+    direction=MessageAction.Direction.INBOUND,
+    template="integrations/event_detail.html",
+    detail_url="integrations:event_detail",
+    retry=services.retry_inbound_event,
+    replay=services.replay_inbound_event,
+    replay_arg="body",
+    original=_event_json,
+    initial=lambda event: (
+        _pretty(parsed) if (parsed := _event_json(event)) is not None else event.body
+    ),
+)
+
+
+def _page(request: HttpRequest, kind: _Kind, obj: Any, *, action: str = "") -> dict[str, Any]:
+    """The page's context; with ``action``, the posted form bound to the request."""
+    context = _context(obj, kind.direction)
+    if kind is OUTBOUND:
+        context["attempts"] = obj.attempt_log.all()
+    data = request.POST if action else None
+    context["retry_form"] = RetryForm(data if action == "retry" else None)
+    context["replay_form"] = ReplayForm(
+        data if action == "replay" else None,
+        original=kind.original(obj),
+        initial={"payload": kind.initial(obj)},
+    )
+    return context
+
+
+def _detail(request: HttpRequest, kind: _Kind, pk: int) -> HttpResponse:
+    obj = get_object_or_404(kind.model.objects.select_related("connection"), pk=pk)
+    context = _page(request, kind, obj)
+    return render(request, kind.template, context)
+
+
+def _act(request: HttpRequest, kind: _Kind, pk: int, action: str) -> HttpResponse:
+    obj = get_object_or_404(kind.model.objects.select_related("connection"), pk=pk)
+    context = _page(request, kind, obj, action=action)
+    form = context[f"{action}_form"]
+    if not form.is_valid():
+        return render(request, kind.template, context, status=400)
+    try:
+        if action == "retry":
+            kind.retry(obj, reason=form.cleaned_data["reason"])
+            messages.success(request, "Queued again.")
+            return redirect(kind.detail_url, pk=obj.pk)
+        result = kind.replay(
+            obj,
+            reason=form.cleaned_data["reason"],
+            **{kind.replay_arg: form.cleaned_data["payload"]},
+        )
+    except services.MessageActionError as exc:
+        form.add_error(None, str(exc))
+        return render(request, kind.template, context, status=409)
+    noun = "message" if kind is OUTBOUND else "event"
+    messages.success(request, f"Replayed as {noun} {result.pk}.")
+    return redirect(kind.detail_url, pk=result.pk)
+
+
 @require_GET
 @login_required
 @permission_required("integrations.view_outboundmessage", raise_exception=True)
 def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    message = get_object_or_404(OutboundMessage.objects.select_related("connection"), pk=pk)
-    context = _context(message, MessageAction.Direction.OUTBOUND)
-    context["attempts"] = message.attempt_log.all()
-    context["retry_form"] = RetryForm()
-    context["replay_form"] = ReplayForm(initial={"payload": _pretty(message.payload)})
-    return render(request, "integrations/message_detail.html", context)
+    return _detail(request, OUTBOUND, pk)
 
 
 @require_GET
 @login_required
 @permission_required("integrations.view_inboundevent", raise_exception=True)
 def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    event = get_object_or_404(InboundEvent.objects.select_related("connection"), pk=pk)
-    context = _context(event, MessageAction.Direction.INBOUND)
-    parsed = _event_json(event)
-    context["retry_form"] = RetryForm()
-    context["replay_form"] = ReplayForm(
-        initial={"payload": _pretty(parsed) if parsed is not None else event.body}
-    )
-    return render(request, "integrations/event_detail.html", context)
+    return _detail(request, INBOUND, pk)
 
 
 @require_POST
 @login_required
 @permission_required("integrations.replay_message", raise_exception=True)
 def message_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    message = get_object_or_404(OutboundMessage.objects.select_related("connection"), pk=pk)
-    context = _context(message, MessageAction.Direction.OUTBOUND)
-    context["attempts"] = message.attempt_log.all()
-    context["retry_form"] = RetryForm(request.POST if action == "retry" else None)
-    context["replay_form"] = ReplayForm(
-        request.POST if action == "replay" else None,
-        original=message.payload,
-        initial={"payload": _pretty(message.payload)},
-    )
-    form = context[f"{action}_form"]
-    if not form.is_valid():
-        return render(request, "integrations/message_detail.html", context, status=400)
-    try:
-        if action == "retry":
-            services.retry_outbound_message(message, reason=form.cleaned_data["reason"])
-            messages.success(request, "Queued again with a fresh set of attempts.")
-            return redirect("integrations:message_detail", pk=message.pk)
-        replay = services.replay_outbound_message(
-            message, reason=form.cleaned_data["reason"], payload=form.cleaned_data["payload"]
-        )
-    except services.MessageActionError as exc:
-        form.add_error(None, str(exc))
-        return render(request, "integrations/message_detail.html", context, status=409)
-    messages.success(request, f"Replayed as message {replay.pk}.")
-    return redirect("integrations:message_detail", pk=replay.pk)
+    return _act(request, OUTBOUND, pk, action)
 
 
-@require_http_methods(["POST"])
+@require_POST
 @login_required
 @permission_required("integrations.replay_message", raise_exception=True)
 def event_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    event = get_object_or_404(InboundEvent.objects.select_related("connection"), pk=pk)
-    context = _context(event, MessageAction.Direction.INBOUND)
-    parsed = _event_json(event)
-    context["retry_form"] = RetryForm(request.POST if action == "retry" else None)
-    context["replay_form"] = ReplayForm(
-        request.POST if action == "replay" else None,
-        original=parsed,
-        initial={"payload": _pretty(parsed) if parsed is not None else event.body},
-    )
-    form = context[f"{action}_form"]
-    if not form.is_valid():
-        return render(request, "integrations/event_detail.html", context, status=400)
-    try:
-        if action == "retry":
-            services.retry_inbound_event(event, reason=form.cleaned_data["reason"])
-            messages.success(request, "Queued for processing again.")
-            return redirect("integrations:event_detail", pk=event.pk)
-        replay = services.replay_inbound_event(
-            event, reason=form.cleaned_data["reason"], body=form.cleaned_data["payload"]
-        )
-    except services.MessageActionError as exc:
-        form.add_error(None, str(exc))
-        return render(request, "integrations/event_detail.html", context, status=409)
-    messages.success(request, f"Replayed as event {replay.pk}.")
-    return redirect("integrations:event_detail", pk=replay.pk)
+    return _act(request, INBOUND, pk, action)

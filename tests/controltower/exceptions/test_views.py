@@ -204,3 +204,42 @@ def test_retry_from_the_page_queues_it_again(client: Client, ops_user, dead_mess
     dead_message.refresh_from_db()
     assert dead_message.status == "pending"
     assert MessageAction.objects.get().action == "retry"
+
+
+def test_replay_a_failed_inbound_event_from_its_page(client: Client, ops_user) -> None:
+    # given: a webhook that failed translation (quantity 0)
+    from integrations.runtime.models import InboundEvent
+    from tests.factories.integrations import woo_connection
+    from tests.factories.woocommerce import woo_order
+
+    connection = woo_connection()
+    body = woo_order(1501)
+    body["line_items"][0]["quantity"] = 0
+    event = InboundEvent.objects.create(
+        connection=connection,
+        topic="order.created",
+        resource="order",
+        resource_id="1501",
+        dedupe_key="k-1501",
+        body=json.dumps(body),
+        status="failed",
+        error="line_items[0].quantity: must be a positive integer",
+    )
+    client.force_login(ops_user)
+    page = client.get(f"/integrations/events/{event.pk}/").content.decode()
+    assert "must be a positive integer" in page
+    # when: ops fix the quantity and replay it
+    body["line_items"][0]["quantity"] = 1
+    response = client.post(
+        f"/integrations/events/{event.pk}/replay/",
+        {"reason": "customer ordered one", "payload": json.dumps(body)},
+    )
+    # then: a new event goes through the inbox, the edit is on record
+    assert response.status_code == 302
+    replay = InboundEvent.objects.get(replay_of=event)
+    assert (replay.status, json.loads(replay.body)["line_items"][0]["quantity"]) == ("pending", 1)
+    action = MessageAction.objects.get()
+    assert (action.direction, action.edited, action.actor) == ("inbound", True, ops_user)
+    assert (
+        '"quantity": 0,' in action.payload_diff and '+      "quantity": 1,' in action.payload_diff
+    )
