@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -75,17 +74,3 @@ def correlated(correlation_id: Any) -> Iterator[str | None]:
         yield value
     finally:
         _correlation_id.reset(token)
-
-
-def as_service(username: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator for Celery tasks: run the body as the named service user."""
-
-    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with acting_as(username), correlated(kwargs.get("correlation_id")):
-                return func(*args, **kwargs)
-
-        return wrapper
-
-    return decorate

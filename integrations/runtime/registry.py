@@ -41,9 +41,6 @@ class MessagePolicy:
     breaker_cooldown_s: float = 30.0
 
 
-DEFAULT_POLICY = MessagePolicy()
-
-
 def default_policy() -> MessagePolicy:
     """The policy for kinds that register none: from settings (``CT_OUTBOUND_MAX_ATTEMPTS``,
     ``CT_BACKOFF_BASE_S``, ``CT_BACKOFF_CAP_S``, ``CT_BREAKER_THRESHOLD``,

@@ -26,6 +26,7 @@ from controltower.exceptions.models import OpsException
 from controltower.exceptions.services import close_exceptions_for, open_exception
 from integrations.runtime import breaker, kick, ratelimit, registry
 from integrations.runtime.choices import InboundStatus, OutboundStatus
+from integrations.runtime.ingest import insert_inbound_event
 from integrations.runtime.models import (
     Connection,
     DeliveryAttempt,
@@ -73,32 +74,25 @@ def record_inbound_event(
     dedupe_key: str,
     status: InboundStatus = InboundStatus.PENDING,
     error: str = "",
-) -> InboundEvent | None:
-    """Commit a raw inbound event; returns it, or None when it was a duplicate (already held).
+) -> int | None:
+    """Commit a raw inbound event; its id, or None when it was a duplicate (already held).
 
-    Called before answering the sender: when this returns, the event is durable.
+    Called before answering the sender: when this returns, the event is durable. Every inbound
+    path (webhooks, backfill, rejected bodies) stores through ``ingest.insert_inbound_event``.
     """
-    event = InboundEvent(
-        connection=connection,
+    return insert_inbound_event(
+        connection_id=connection.pk,
+        body=body,
+        headers=headers,
         topic=topic,
         resource=resource,
         resource_id=resource_id,
         delivery_id=delivery_id,
-        dedupe_key=dedupe_key,
         source_modified_at=source_modified_at,
-        headers=headers,
-        body=body.decode("utf-8", errors="replace"),
+        dedupe_key=dedupe_key,
         status=status,
         error=error,
     )
-    try:
-        with transaction.atomic():
-            event.save(force_insert=True)
-            if status == InboundStatus.PENDING:
-                transaction.on_commit(lambda: kick.kick("inbox"))
-    except IntegrityError:
-        return None  # the dedupe key is held: a redelivery of an event we already have
-    return event
 
 
 def claim_inbound(limit: int) -> list[int]:
@@ -298,9 +292,7 @@ def claim_outbound(limit: int) -> list[int]:
     return ids
 
 
-def backoff_seconds(
-    attempt: int, policy: registry.MessagePolicy = registry.DEFAULT_POLICY
-) -> float:
+def backoff_seconds(attempt: int, policy: registry.MessagePolicy) -> float:
     """Exponential backoff with full jitter: random in [base, min(cap, base·2^(attempt-1))]."""
     base = policy.backoff_base_s
     ceiling = min(policy.backoff_cap_s, base * (2 ** max(attempt - 1, 0)))
@@ -676,3 +668,17 @@ def replay_inbound_event(event: InboundEvent, *, reason: str, body: Any = None) 
         )
         transaction.on_commit(lambda: kick.kick("inbox"))
     return replay
+
+
+def retry_message(obj: InboundEvent | OutboundMessage, *, reason: str) -> Any:
+    """Retry an inbound event or an outbound message, whichever ``obj`` is."""
+    if isinstance(obj, OutboundMessage):
+        return retry_outbound_message(obj, reason=reason)
+    return retry_inbound_event(obj, reason=reason)
+
+
+def replay_message(obj: InboundEvent | OutboundMessage, *, reason: str, payload: Any = None) -> Any:
+    """Replay an inbound event or an outbound message (optionally edited), whichever it is."""
+    if isinstance(obj, OutboundMessage):
+        return replay_outbound_message(obj, reason=reason, payload=payload)
+    return replay_inbound_event(obj, reason=reason, body=payload)

@@ -53,9 +53,6 @@ class _Kind:
     direction: str
     template: str
     detail_url: str
-    retry: Callable[..., Any]
-    replay: Callable[..., Any]
-    replay_arg: str  # the replay service's name for the edited payload
     original: Callable[[Any], Any]  # the payload as JSON, to tell an edit from "as it was"
     initial: Callable[[Any], str]  # what the payload box shows
 
@@ -65,9 +62,6 @@ OUTBOUND = _Kind(
     direction=MessageAction.Direction.OUTBOUND,
     template="integrations/message_detail.html",
     detail_url="integrations:message_detail",
-    retry=services.retry_outbound_message,
-    replay=services.replay_outbound_message,
-    replay_arg="payload",
     original=lambda message: message.payload,
     initial=lambda message: _pretty(message.payload),
 )
@@ -76,9 +70,6 @@ INBOUND = _Kind(
     direction=MessageAction.Direction.INBOUND,
     template="integrations/event_detail.html",
     detail_url="integrations:event_detail",
-    retry=services.retry_inbound_event,
-    replay=services.replay_inbound_event,
-    replay_arg="body",
     original=_event_json,
     initial=lambda event: (
         _pretty(parsed) if (parsed := _event_json(event)) is not None else event.body
@@ -115,13 +106,11 @@ def _act(request: HttpRequest, kind: _Kind, pk: int, action: str) -> HttpRespons
         return render(request, kind.template, context, status=400)
     try:
         if action == "retry":
-            kind.retry(obj, reason=form.cleaned_data["reason"])
+            services.retry_message(obj, reason=form.cleaned_data["reason"])
             messages.success(request, "Queued again.")
             return redirect(kind.detail_url, pk=obj.pk)
-        result = kind.replay(
-            obj,
-            reason=form.cleaned_data["reason"],
-            **{kind.replay_arg: form.cleaned_data["payload"]},
+        result = services.replay_message(
+            obj, reason=form.cleaned_data["reason"], payload=form.cleaned_data["payload"]
         )
     except services.MessageActionError as exc:
         form.add_error(None, str(exc))

@@ -136,7 +136,7 @@ def _reject(receiver: Receiver, request: HttpRequest, body: bytes, exc: Exceptio
     resource = request.headers.get("X-WC-Webhook-Resource") or topic.partition(".")[0]
     detail = f"malformed JSON: {exc}"
     key = f"rejected:{body_hash(body)}"
-    event = record_inbound_event(
+    event_id = record_inbound_event(
         connection,
         body=body,
         headers=_kept_headers(request),
@@ -146,17 +146,17 @@ def _reject(receiver: Receiver, request: HttpRequest, body: bytes, exc: Exceptio
         dedupe_key=key,
         status=InboundStatus.REJECTED,
         error=detail,
-    ) or InboundEvent.objects.get(dedupe_key=key)
+    ) or InboundEvent.objects.values_list("pk", flat=True).get(dedupe_key=key)
     # Keyed and linked like every inbound dead letter, so it can be replayed edited from the
     # work queue and closes itself when a replay of it is processed.
     open_exception(
         type=ExceptionType.REJECTED_INBOUND,
-        dedupe_key=f"inbound:{event.pk}",
+        dedupe_key=f"inbound:{event_id}",
         title=f"Malformed {topic or 'webhook'} from {connection.name}",
         detail=detail,
         severity=Severity.MEDIUM,
         subject_type="integrations.inboundevent",
-        subject_id=str(event.pk),
+        subject_id=str(event_id),
         context={"connection": connection.slug, "topic": topic},
     )
     return _error(400, detail)

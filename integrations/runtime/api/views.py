@@ -42,26 +42,8 @@ def _run(func: Any, *args: Any, **kwargs: Any) -> Any:
         raise Conflict(str(exc)) from exc
 
 
-class InboundEventFilter(django_filters.FilterSet):
-    connection = django_filters.CharFilter(field_name="connection__slug")
-    status = django_filters.MultipleChoiceFilter(choices=InboundStatus.choices)
-    correlation_id = django_filters.UUIDFilter()
-
-    class Meta:
-        model = InboundEvent
-        fields = ["connection", "status", "correlation_id", "topic", "resource_id"]
-
-
-class InboundEventViewSet(viewsets.ReadOnlyModelViewSet):
-    """Raw inbound events as received; ``retry`` re-processes a failed one, ``replay`` feeds it
-    (or an edited body) through the inbox again."""
-
-    serializer_class = InboundEventSerializer
-    filterset_class = InboundEventFilter
-    ordering = ["-received_at", "-id"]
-
-    def get_queryset(self) -> QuerySet[InboundEvent]:
-        return InboundEvent.objects.select_related("connection")
+class MessageActionsMixin:
+    """``retry`` and ``replay`` for a viewset of inbound events or outbound messages."""
 
     @action(
         detail=True, methods=["post"], permission_classes=[REPLAY], serializer_class=RetrySerializer
@@ -69,8 +51,8 @@ class InboundEventViewSet(viewsets.ReadOnlyModelViewSet):
     def retry(self, request: Request, pk: str | None = None) -> Response:
         data = RetrySerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        event = _run(services.retry_inbound_event, self.get_object(), **data.validated_data)
-        return Response(InboundEventSerializer(event).data, status=202)
+        result = _run(services.retry_message, self.get_object(), **data.validated_data)  # type: ignore[attr-defined]
+        return Response(_serialized(result), status=202)
 
     @action(
         detail=True,
@@ -81,13 +63,41 @@ class InboundEventViewSet(viewsets.ReadOnlyModelViewSet):
     def replay(self, request: Request, pk: str | None = None) -> Response:
         data = ReplaySerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        event = _run(
-            services.replay_inbound_event,
-            self.get_object(),
+        result = _run(
+            services.replay_message,
+            self.get_object(),  # type: ignore[attr-defined]
             reason=data.validated_data["reason"],
-            body=data.validated_data.get("payload"),
+            payload=data.validated_data.get("payload"),
         )
-        return Response(InboundEventSerializer(event).data, status=202)
+        return Response(_serialized(result), status=202)
+
+
+def _serialized(obj: InboundEvent | OutboundMessage) -> Any:
+    if isinstance(obj, OutboundMessage):
+        return OutboundMessageSerializer(obj).data
+    return InboundEventSerializer(obj).data
+
+
+class InboundEventFilter(django_filters.FilterSet):
+    connection = django_filters.CharFilter(field_name="connection__slug")
+    status = django_filters.MultipleChoiceFilter(choices=InboundStatus.choices)
+    correlation_id = django_filters.UUIDFilter()
+
+    class Meta:
+        model = InboundEvent
+        fields = ["connection", "status", "correlation_id", "topic", "resource_id"]
+
+
+class InboundEventViewSet(MessageActionsMixin, viewsets.ReadOnlyModelViewSet):
+    """Raw inbound events as received; ``retry`` re-processes a failed one, ``replay`` feeds it
+    (or an edited body) through the inbox again."""
+
+    serializer_class = InboundEventSerializer
+    filterset_class = InboundEventFilter
+    ordering = ["-received_at", "-id"]
+
+    def get_queryset(self) -> QuerySet[InboundEvent]:
+        return InboundEvent.objects.select_related("connection")
 
 
 class OutboundMessageFilter(django_filters.FilterSet):
@@ -100,7 +110,7 @@ class OutboundMessageFilter(django_filters.FilterSet):
         fields = ["connection", "status", "correlation_id", "kind"]
 
 
-class OutboundMessageViewSet(viewsets.ReadOnlyModelViewSet):
+class OutboundMessageViewSet(MessageActionsMixin, viewsets.ReadOnlyModelViewSet):
     """Outbound messages with every delivery attempt; ``retry`` sends a dead one again as it
     is, ``replay`` sends a new message (optionally with an edited payload) the same way."""
 
@@ -110,32 +120,6 @@ class OutboundMessageViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet[OutboundMessage]:
         return OutboundMessage.objects.select_related("connection").prefetch_related("attempt_log")
-
-    @action(
-        detail=True, methods=["post"], permission_classes=[REPLAY], serializer_class=RetrySerializer
-    )
-    def retry(self, request: Request, pk: str | None = None) -> Response:
-        data = RetrySerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        message = _run(services.retry_outbound_message, self.get_object(), **data.validated_data)
-        return Response(OutboundMessageSerializer(message).data, status=202)
-
-    @action(
-        detail=True,
-        methods=["post"],
-        permission_classes=[REPLAY],
-        serializer_class=ReplaySerializer,
-    )
-    def replay(self, request: Request, pk: str | None = None) -> Response:
-        data = ReplaySerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        message = _run(
-            services.replay_outbound_message,
-            self.get_object(),
-            reason=data.validated_data["reason"],
-            payload=data.validated_data.get("payload"),
-        )
-        return Response(OutboundMessageSerializer(message).data, status=202)
 
 
 class MessageActionViewSet(viewsets.ReadOnlyModelViewSet):
@@ -171,11 +155,8 @@ def exception_retry(request: Request, pk: int) -> Response:
     data = RetrySerializer(data=request.data)
     data.is_valid(raise_exception=True)
     subject = _subject(get_object_or_404(OpsException, pk=pk))
-    if isinstance(subject, OutboundMessage):
-        message = _run(services.retry_outbound_message, subject, **data.validated_data)
-        return Response(OutboundMessageSerializer(message).data, status=202)
-    event = _run(services.retry_inbound_event, subject, **data.validated_data)
-    return Response(InboundEventSerializer(event).data, status=202)
+    result = _run(services.retry_message, subject, **data.validated_data)
+    return Response(_serialized(result), status=202)
 
 
 @extend_schema(request=ReplaySerializer, responses=_MESSAGE_RESPONSE)
@@ -186,12 +167,13 @@ def exception_replay(request: Request, pk: int) -> Response:
     data = ReplaySerializer(data=request.data)
     data.is_valid(raise_exception=True)
     subject = _subject(get_object_or_404(OpsException, pk=pk))
-    reason, payload = data.validated_data["reason"], data.validated_data.get("payload")
-    if isinstance(subject, OutboundMessage):
-        message = _run(services.replay_outbound_message, subject, reason=reason, payload=payload)
-        return Response(OutboundMessageSerializer(message).data, status=202)
-    event = _run(services.replay_inbound_event, subject, reason=reason, body=payload)
-    return Response(InboundEventSerializer(event).data, status=202)
+    result = _run(
+        services.replay_message,
+        subject,
+        reason=data.validated_data["reason"],
+        payload=data.validated_data.get("payload"),
+    )
+    return Response(_serialized(result), status=202)
 
 
 _BACKLOG = inline_serializer(

@@ -91,14 +91,3 @@ def test_dashboard_consumer_rechecks_permission_per_event(ops_user, monkeypatch)
 
     # then
     assert async_to_sync(scenario)()
-
-
-@pytest.mark.django_db
-def test_order_change_push_waits_for_commit(
-    django_capture_on_commit_callbacks,
-) -> None:
-    # given / when: the service runs inside a transaction that is never committed
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        accept(5003)
-    # then: the push waits for the commit (it is an on-commit callback, not sent yet)
-    assert callbacks, "the push must be deferred to on_commit"
