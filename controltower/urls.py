@@ -14,7 +14,7 @@ urlpatterns = [
     path("api/v1/", include("controltower.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("hooks/woocommerce/", include("integrations.woocommerce.urls")),
+    path("hooks/", include("integrations.runtime.webhook_urls")),
     path("admin/", admin.site.urls),
 ]
 

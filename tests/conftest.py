@@ -39,7 +39,7 @@ def _isolated_queues() -> Iterator[None]:
     settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"ct-test-{RUN_ID}"
     yield
     try:
-        from integrations.runtime.kick import redis_client
+        from integrations.runtime.redis_store import redis_client
 
         client = redis_client()
         client.delete(queue)
@@ -52,7 +52,7 @@ def _isolated_queues() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _fresh_runtime_state() -> Iterator[None]:
     """Circuit breakers, rate buckets and drain slots live in Redis: start each test clean."""
-    from integrations.runtime.kick import redis_client
+    from integrations.runtime.redis_store import redis_client
 
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
     client = redis_client()

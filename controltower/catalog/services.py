@@ -16,6 +16,7 @@ from django.db import models, transaction
 
 from controltower.catalog.models import SKU, Channel, Location, Product, SKUCrossReference
 from controltower.core.models import stamp
+from controltower.core.writepath import domain_service
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ def _differs(instance: models.Model, name: str, value: Any) -> bool:
     return getattr(instance, name) != value
 
 
+@domain_service
 @transaction.atomic
 def upsert_channel(
     *, code: str, name: str, type: str, currency: str, legal_entity: str = ""
@@ -70,6 +72,7 @@ def upsert_channel(
     return channel
 
 
+@domain_service
 @transaction.atomic
 def upsert_location(
     *,
@@ -97,6 +100,7 @@ def upsert_location(
     return location
 
 
+@domain_service
 @transaction.atomic
 def upsert_product(
     *,
@@ -116,6 +120,7 @@ def upsert_product(
     return product
 
 
+@domain_service
 @transaction.atomic
 def upsert_sku(
     *,
@@ -147,6 +152,7 @@ def upsert_sku(
     return sku
 
 
+@domain_service
 @transaction.atomic
 def upsert_sku_cross_reference(*, sku: SKU, system: str, system_code: str) -> SKUCrossReference:
     """How ``system`` names ``sku``; keyed by (system, system_code), re-pointed if it moved."""

@@ -6,3 +6,9 @@ from django.apps import AppConfig
 class DashboardsConfig(AppConfig):
     name = "controltower.dashboards"
     label = "dashboards"
+
+    def ready(self) -> None:
+        from controltower.core import live
+        from controltower.dashboards import publish
+
+        live.set_sink(publish.send)

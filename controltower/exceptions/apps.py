@@ -8,4 +8,9 @@ class ExceptionsConfig(AppConfig):
     label = "exceptions"
 
     def ready(self) -> None:
-        from controltower.exceptions import trace  # noqa: F401 - registers the trace source
+        from controltower.exceptions import (
+            live,
+            trace,  # noqa: F401 - registers the trace source
+        )
+
+        live.register()

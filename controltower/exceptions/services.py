@@ -10,7 +10,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from controltower.core.models import stamp
-from controltower.dashboards import publish
+from controltower.core.writepath import domain_service
+from controltower.exceptions import live
 from controltower.exceptions.choices import ExceptionState, ExceptionType, Severity
 from controltower.exceptions.models import OpsException
 
@@ -21,6 +22,7 @@ class ExceptionActionError(ValueError):
     pass
 
 
+@domain_service
 def open_exception(
     *,
     type: ExceptionType,
@@ -46,7 +48,7 @@ def open_exception(
             existing.context = context or {}
             stamp(existing, "condition seen again")
             existing.save(update_fields=["detail", "money_at_risk_amount", "context", "updated_at"])
-            publish.exception_changed(existing.pk, created=False)
+            live.exception_changed(existing.pk, created=False)
             return existing
         fields: dict[str, Any] = {
             "type": type,
@@ -71,10 +73,11 @@ def open_exception(
             # Another worker opened it between our check and insert: use theirs.
             return OpsException.objects.open().get(dedupe_key=dedupe_key)
         logger.info("exception opened", extra={"correlation_id": str(exc.correlation_id)})
-        publish.exception_changed(exc.pk, created=True)
+        live.exception_changed(exc.pk, created=True)
         return exc
 
 
+@domain_service
 @transaction.atomic(savepoint=False)
 def close_exceptions_for(dedupe_key: str, *, reason: str) -> int:
     """The underlying condition cleared: resolve its active exception (if any)."""
@@ -85,7 +88,7 @@ def close_exceptions_for(dedupe_key: str, *, reason: str) -> int:
         exc.closed_at = timezone.now()
         stamp(exc, reason[:100])
         exc.save(update_fields=["state", "resolution_reason", "closed_at", "updated_at"])
-        publish.exception_changed(exc.pk, created=False)
+        live.exception_changed(exc.pk, created=False)
         closed += 1
     return closed
 
@@ -106,20 +109,23 @@ def _close(exception: OpsException, state: ExceptionState, *, reason: str) -> Op
         exception.closed_at = timezone.now()
         stamp(exception, f"{state}: {reason.strip()}"[:100])
         exception.save(update_fields=["state", "resolution_reason", "closed_at", "updated_at"])
-        publish.exception_changed(exception.pk, created=False)
+        live.exception_changed(exception.pk, created=False)
     return exception
 
 
+@domain_service
 def resolve_exception(exception: OpsException, *, reason: str) -> OpsException:
     """A person fixed it (or confirms it is fixed); the reason is kept in history."""
     return _close(exception, ExceptionState.RESOLVED, reason=reason)
 
 
+@domain_service
 def ignore_exception(exception: OpsException, *, reason: str) -> OpsException:
     """A person decides it needs no action; the reason is kept in history."""
     return _close(exception, ExceptionState.IGNORED, reason=reason)
 
 
+@domain_service
 def assign_exception(exception: OpsException, *, owner: Any) -> OpsException:
     with transaction.atomic():
         exception = _locked(exception)
@@ -131,5 +137,27 @@ def assign_exception(exception: OpsException, *, owner: Any) -> OpsException:
         exception.state = ExceptionState.ASSIGNED if owner is not None else ExceptionState.OPEN
         stamp(exception, f"assigned to {owner.username}" if owner else "unassigned")
         exception.save(update_fields=["owner", "state", "updated_at"])
-        publish.exception_changed(exception.pk, created=False)
+        live.exception_changed(exception.pk, created=False)
     return exception
+
+
+@domain_service
+@transaction.atomic(savepoint=False)
+def file_exceptions_under(
+    *, subject_type: str, subject_ids: list[str], correlation_id: Any, reason: str
+) -> int:
+    """File the exceptions of these subjects under a business transaction (for its trace), e.g.
+    the dead letters of a failed event once a replay of it names the order it belongs to."""
+    filed = 0
+    for exc in (
+        OpsException.objects.filter(subject_type=subject_type, subject_id__in=subject_ids)
+        .exclude(correlation_id=correlation_id)
+        .order_by("pk")
+        .select_for_update()
+    ):
+        exc.correlation_id = correlation_id
+        stamp(exc, reason[:100])
+        exc.save(update_fields=["correlation_id", "updated_at"])
+        live.exception_changed(exc.pk, created=False)
+        filed += 1
+    return filed

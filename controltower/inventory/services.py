@@ -3,10 +3,12 @@ from __future__ import annotations
 from django.db import transaction
 
 from controltower.core.models import stamp
+from controltower.core.writepath import domain_service
 from controltower.inventory.choices import ReservationStatus
 from controltower.inventory.models import Reservation
 
 
+@domain_service
 @transaction.atomic(savepoint=False)
 def reserve_order_lines(order: object) -> list[Reservation]:
     """Take a reservation per open line with a known SKU (idempotent: one per line)."""
@@ -30,6 +32,7 @@ def reserve_order_lines(order: object) -> list[Reservation]:
     return created
 
 
+@domain_service
 @transaction.atomic(savepoint=False)
 def release_order_reservations(order: object, *, reason: str) -> int:
     released = 0

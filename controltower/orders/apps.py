@@ -8,4 +8,9 @@ class OrdersConfig(AppConfig):
     label = "orders"
 
     def ready(self) -> None:
-        from controltower.orders import trace  # noqa: F401 - registers the trace source
+        from controltower.orders import (
+            live,
+            trace,  # noqa: F401 - registers the trace source
+        )
+
+        live.register()

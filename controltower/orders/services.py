@@ -14,9 +14,9 @@ from django.utils import timezone
 from controltower.catalog.models import SKU, Channel
 from controltower.core.context import correlated
 from controltower.core.models import stamp
-from controltower.dashboards import publish
+from controltower.core.writepath import domain_service
 from controltower.inventory.services import release_order_reservations, reserve_order_lines
-from controltower.orders import events
+from controltower.orders import events, live
 from controltower.orders.choices import OrderState
 from controltower.orders.locks import lock_order
 from controltower.orders.models import ChannelStatusMapping, Order, OrderLine
@@ -123,6 +123,7 @@ def _apply_state(order: Order, target: OrderState, *, reason: str) -> list[Order
     return route
 
 
+@domain_service
 def transition_order(order: Order, target: OrderState, *, reason: str) -> Order:
     """Move an order to ``target``; an illegal move is recorded, changes nothing, and raises
     ``IllegalTransition`` (the record is written after the refused block, so it survives)."""
@@ -131,7 +132,7 @@ def transition_order(order: Order, target: OrderState, *, reason: str) -> Order:
         current = order.state
         refused = target != current and not is_allowed(current, target)
         if not refused and _apply_state(order, target, reason=reason):
-            publish.order_changed(order.pk, created=False)
+            live.order_changed(order.pk, created=False)
     if refused:
         with correlated(order.correlation_id):
             events.transition_refused(order, current=current, target=target, reason=reason)
@@ -183,6 +184,7 @@ def _create_lines(order: Order, data: ChannelOrderData) -> None:
         row.save()
 
 
+@domain_service
 def upsert_channel_order(channel: Channel, data: ChannelOrderData) -> OrderUpsert:
     """Create or update an order from its channel's view, refusing stale updates.
 
@@ -212,7 +214,7 @@ def upsert_channel_order(channel: Channel, data: ChannelOrderData) -> OrderUpser
                 entered = _apply_state(
                     order, target, reason=f"channel status {data.channel_status}"
                 )
-            publish.order_changed(order.pk, created=True)
+            live.order_changed(order.pk, created=True)
             return OrderUpsert(
                 order=order,
                 created=True,
@@ -239,12 +241,13 @@ def upsert_channel_order(channel: Channel, data: ChannelOrderData) -> OrderUpser
             order.save(update_fields=[*changed, "updated_at"])
             events.order_updated(order, changed=[c for c in changed if c != "source_updated_at"])
             entered = _apply_state(order, target, reason=f"channel status {data.channel_status}")
-            publish.order_changed(order.pk, created=False)
+            live.order_changed(order.pk, created=False)
             return OrderUpsert(
                 order=order, changed=True, became_accepted=OrderState.ACCEPTED in entered
             )
 
 
+@domain_service
 def register_order_in_erp(order: Order, *, erp_reference: str, connection: str) -> Order:
     """The ERP acknowledged the sales order: record its reference and move to registered."""
     with transaction.atomic(savepoint=False):
@@ -259,5 +262,12 @@ def register_order_in_erp(order: Order, *, erp_reference: str, connection: str) 
             events.erp_registered(order, erp_reference=erp_reference, connection=connection)
             if order.state == OrderState.ACCEPTED:
                 _apply_state(order, OrderState.REGISTERED, reason=f"ERP {erp_reference}")
-            publish.order_changed(order.pk, created=False)
+            live.order_changed(order.pk, created=False)
     return order
+
+
+@domain_service
+def record_erp_request(order: Order, *, connection: str, idempotency_key: str) -> None:
+    """A connector queued the order for an ERP: a timeline entry for ops (the message itself
+    is the connector's outbox row)."""
+    events.erp_requested(order, connection=connection, idempotency_key=idempotency_key)

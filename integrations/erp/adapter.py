@@ -12,11 +12,9 @@ import logging
 import httpx
 
 from controltower.catalog.choices import SystemKind
-from controltower.orders import events
 from controltower.orders.models import Order
-from controltower.orders.services import register_order_in_erp
+from controltower.orders.services import record_erp_request, register_order_in_erp
 from integrations.erp.translate import sales_order_payload
-from integrations.runtime.choices import MessageKind
 from integrations.runtime.http import (
     client_for,
     correlation_headers,
@@ -24,17 +22,18 @@ from integrations.runtime.http import (
     result_from_response,
 )
 from integrations.runtime.models import Connection, OutboundMessage
+from integrations.runtime.outbox import enqueue_outbound
 from integrations.runtime.registry import (
     DeliveryResult,
     deliverer,
     on_delivered,
     subscribe,
 )
-from integrations.runtime.services import enqueue_outbound
 
 logger = logging.getLogger(__name__)
 
 SALES_ORDERS_PATH = "/api/v1/sales-orders"
+SALES_ORDER_CREATE = "erp.sales_order.create"  # outbound message kind
 
 
 @subscribe("order.accepted")
@@ -44,7 +43,7 @@ def queue_sales_order(order: Order) -> None:
         key = f"erp:{connection.slug}:sales-order:{order.correlation_id}"
         created = enqueue_outbound(
             connection,
-            kind=MessageKind.ERP_SALES_ORDER_CREATE,
+            kind=SALES_ORDER_CREATE,
             idempotency_key=key,
             payload=sales_order_payload(order),
             correlation_id=order.correlation_id,
@@ -52,10 +51,10 @@ def queue_sales_order(order: Order) -> None:
             subject_id=str(order.pk),
         )
         if created:
-            events.erp_requested(order, connection=connection.slug, idempotency_key=key)
+            record_erp_request(order, connection=connection.slug, idempotency_key=key)
 
 
-@deliverer(MessageKind.ERP_SALES_ORDER_CREATE)
+@deliverer(SALES_ORDER_CREATE, label="ERP: create sales order")
 def deliver_sales_order(message: OutboundMessage) -> DeliveryResult:
     connection = message.connection
     token = connection.credentials.get("token", "")
@@ -78,7 +77,7 @@ def deliver_sales_order(message: OutboundMessage) -> DeliveryResult:
     return result_from_response(response)
 
 
-@on_delivered(MessageKind.ERP_SALES_ORDER_CREATE)
+@on_delivered(SALES_ORDER_CREATE)
 def record_sales_order(message: OutboundMessage, result: DeliveryResult) -> None:
     body = result.body if isinstance(result.body, dict) else {}
     reference = str(body.get("id") or "")

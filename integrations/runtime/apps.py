@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 from importlib import import_module
+from importlib.util import find_spec
 
 from django.apps import AppConfig
 from django.conf import settings
+
+# The modules of a connector package that register with ``integrations.runtime.registry``.
+CONNECTOR_MODULES = ("adapter", "webhooks")
 
 
 class RuntimeConfig(AppConfig):
@@ -15,4 +19,6 @@ class RuntimeConfig(AppConfig):
         from integrations.runtime import trace  # noqa: F401 - registers the trace source
 
         for package in settings.CT_CONNECTORS:
-            import_module(f"{package}.adapter")
+            for module in CONNECTOR_MODULES:
+                if find_spec(f"{package}.{module}") is not None:
+                    import_module(f"{package}.{module}")

@@ -185,7 +185,7 @@ def _text(value: Any) -> str:
 def _client(client: Any) -> Any:
     if client is not None:
         return client
-    from integrations.runtime.kick import redis_client
+    from integrations.runtime.redis_store import redis_client
 
     return redis_client()
 

@@ -17,7 +17,3 @@ class OutboundStatus(models.TextChoices):
     IN_FLIGHT = "in_flight", "In flight"
     DELIVERED = "delivered", "Delivered"
     DEAD = "dead", "Dead-lettered"
-
-
-class MessageKind(models.TextChoices):
-    ERP_SALES_ORDER_CREATE = "erp.sales_order.create", "ERP: create sales order"

@@ -11,19 +11,19 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator
-from functools import cache
 
 import redis
 from django.conf import settings
+
+from integrations.runtime.redis_store import redis_client
 
 logger = logging.getLogger(__name__)
 
 KICK_TTL_MS = 10_000  # a drain refreshes it per batch; a dead one's kick lapses fast
 
-
-@cache
-def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
+# The drain task of each queue, by its stable Celery name (``integrations/runtime/tasks.py``):
+# sent by name, so waking a drain never imports the task module.
+DRAIN_TASKS = {"inbox": "integrations.drain_inbox", "outbox": "integrations.drain_outbox"}
 
 
 def kick_key(queue: str, slot: int = 0) -> str:
@@ -57,14 +57,14 @@ def deferred() -> Iterator[None]:
 
 def kick(queue: str) -> bool:
     """Enqueue a drain task for ``queue`` in the first free slot; False if all are taken."""
-    from integrations.runtime import tasks
-
     pending = getattr(_local, "queues", None)
     if pending is not None:
         pending.add(queue)
         return True
 
-    task = {"inbox": tasks.drain_inbox, "outbox": tasks.drain_outbox}[queue]
+    from celery import current_app
+
+    task_name = DRAIN_TASKS[queue]
     for slot in range(slots(queue)):
         try:
             if not redis_client().set(kick_key(queue, slot), "1", nx=True, px=KICK_TTL_MS):
@@ -73,7 +73,9 @@ def kick(queue: str) -> bool:
             logger.warning("kick %s: redis unavailable; the sweeper will pick the work up", queue)
             return False
         try:
-            task.apply_async(kwargs={"slot": slot})
+            current_app.send_task(
+                task_name, kwargs={"slot": slot}, queue=settings.CELERY_TASK_DEFAULT_QUEUE
+            )
         except Exception:  # broker down: the sweeper re-kicks once it is back
             logger.exception("kick %s: could not enqueue", queue)
             release(queue, slot)

@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from controltower.catalog.choices import SystemKind
 from controltower.core.models import CanonicalModel, canonical_constraints
-from integrations.runtime.choices import InboundStatus, MessageKind, OutboundStatus
+from integrations.runtime import registry
+from integrations.runtime.choices import InboundStatus, OutboundStatus
 from integrations.runtime.crypto import decrypt_credentials, encrypt_credentials
 
 
@@ -97,7 +98,7 @@ class OutboundMessage(models.Model):
 
     connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="outbound")
     correlation_id = models.UUIDField(db_index=True)
-    kind = models.CharField(max_length=64, choices=MessageKind.choices)
+    kind = models.CharField(max_length=64)  # registered by its connector (registry.deliverer)
     idempotency_key = models.CharField(max_length=191, unique=True)
     subject_type = models.CharField(max_length=64, blank=True, default="")
     subject_id = models.CharField(max_length=64, blank=True, default="")
@@ -133,6 +134,10 @@ class OutboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.subject_id} ({self.status})"
+
+    @property
+    def kind_label(self) -> str:
+        return registry.label_for(self.kind)
 
 
 class DeliveryAttempt(models.Model):

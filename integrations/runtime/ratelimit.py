@@ -76,7 +76,7 @@ def acquire(
     if capacity < 1:
         raise ValueError(f"burst must be at least 1, not {burst}")
     if client is None:
-        from integrations.runtime.kick import redis_client
+        from integrations.runtime.redis_store import redis_client
 
         client = redis_client()
     try:

@@ -1,8 +1,24 @@
-"""What each connector package contributes, registered when its ``adapter`` module is imported.
+"""The interface a system kind implements, registered when the runtime imports its ``adapter``
+and ``webhooks`` modules (for each package in ``CT_CONNECTORS``).
+
+A kind (``integrations/<kind>/``) contributes, each by one decorator here:
+
+- ``@webhook(kind)`` in ``webhooks.py``: verify a delivery the system sent us and describe it
+  (:class:`Accept`), or answer it (:class:`Answer`, :class:`Unverified`, :class:`Reject`); the
+  runtime stores accepted deliveries in the inbox and answers the sender;
+- ``@inbound(kind)`` in ``adapter.py``: apply one stored event through the domain services
+  (translate with ``translate.py``); returns the business transaction's correlation id, or None
+  when the event is ignored; raise :class:`PoisonMessage` for what can never be applied;
+- ``@deliverer(message_kind, label=…, policy=…)``: one outbound call for a message, mapped to a
+  :class:`DeliveryResult` (``integrations.runtime.http.result_from_response``);
+- ``@on_delivered(message_kind)``: record what the other system answered, in the delivery's
+  transaction;
+- ``@subscribe(domain_event)``: write outbox rows when another kind announces a domain event
+  (:func:`publish_domain_event`), inside the announcing transaction.
 
 Kinds never import each other: a storefront adapter publishes a domain event ("order.accepted")
 and whichever connectors subscribe to it (the ERP adapter) write their outbox rows, in the same
-transaction.
+transaction. The runtime never imports a kind: it finds them here.
 """
 
 from __future__ import annotations
@@ -10,9 +26,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from integrations.runtime.models import InboundEvent, OutboundMessage
 
 
@@ -56,20 +75,103 @@ def default_policy() -> MessagePolicy:
     )
 
 
+# --- receiving: what a kind's webhook receiver is given and what it answers ----------------------
+@dataclass(frozen=True)
+class WebhookRequest:
+    """A delivery as the receiver sees it, the same from Django's view and the WSGI fast path."""
+
+    body: bytes
+    headers: Mapping[str, str]  # case-insensitive (Django's HttpHeaders)
+    content_type: str  # without parameters
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name, "") or ""
+
+
+@dataclass(frozen=True)
+class WebhookConnection:
+    """What receiving needs of a Connection: identity and decrypted credentials."""
+
+    pk: int
+    slug: str
+    name: str
+    kind: str
+    credentials: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Answer the sender now, store nothing (a ping, a refused request)."""
+
+    status: int
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Unverified(Answer):
+    """The signature does not match: the runtime re-reads the credentials once (a secret just
+    rotated) and asks again before giving this answer."""
+
+
+@dataclass(frozen=True)
+class Accept:
+    """A verified delivery: the runtime stores it in the inbox and answers 200.
+
+    ``modified`` (the source's modification time as sent) and ``resource_id`` form the dedupe key
+    with the body; ``source_modified_at`` is the parsed time, or None."""
+
+    topic: str
+    resource: str
+    resource_id: str
+    modified: str
+    source_modified_at: datetime | None
+    delivery_id: str
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Reject:
+    """Verified but unreadable: kept as a rejected event for ops (replayable edited), and the
+    sender is told why with a 400."""
+
+    detail: str
+    topic: str
+    resource: str
+    delivery_id: str
+    headers: dict[str, str]
+
+
+Outcome = Answer | Accept | Reject
+WebhookReceiver = Callable[[WebhookRequest, WebhookConnection], Outcome]
 InboundHandler = Callable[["InboundEvent"], Any]
 Deliverer = Callable[["OutboundMessage"], DeliveryResult]
 DeliveredHook = Callable[["OutboundMessage", DeliveryResult], None]
 Subscriber = Callable[[Any], None]
 
+WEBHOOKS: dict[str, WebhookReceiver] = {}
 INBOUND: dict[str, InboundHandler] = {}
 DELIVERERS: dict[str, Deliverer] = {}
 ON_DELIVERED: dict[str, DeliveredHook] = {}
 SUBSCRIBERS: dict[str, list[Subscriber]] = defaultdict(list)
 POLICIES: dict[str, MessagePolicy] = {}
+LABELS: dict[str, str] = {}
 
 
 def policy_for(message_kind: str) -> MessagePolicy:
     return POLICIES.get(message_kind) or default_policy()
+
+
+def label_for(message_kind: str) -> str:
+    """How people read a message kind ("ERP: create sales order"); the kind itself if unnamed."""
+    return LABELS.get(message_kind, message_kind)
+
+
+def webhook(kind: str) -> Callable[[WebhookReceiver], WebhookReceiver]:
+    def register(func: WebhookReceiver) -> WebhookReceiver:
+        WEBHOOKS[kind] = func
+        return func
+
+    return register
 
 
 def inbound(kind: str) -> Callable[[InboundHandler], InboundHandler]:
@@ -81,10 +183,12 @@ def inbound(kind: str) -> Callable[[InboundHandler], InboundHandler]:
 
 
 def deliverer(
-    message_kind: str, *, policy: MessagePolicy | None = None
+    message_kind: str, *, label: str = "", policy: MessagePolicy | None = None
 ) -> Callable[[Deliverer], Deliverer]:
     def register(func: Deliverer) -> Deliverer:
         DELIVERERS[message_kind] = func
+        if label:
+            LABELS[message_kind] = label
         if policy is not None:
             POLICIES[message_kind] = policy
         return func

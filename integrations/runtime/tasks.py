@@ -8,9 +8,9 @@ import time
 from celery import shared_task
 from django.conf import settings
 
+from controltower.core import live
 from controltower.core.context import acting_as
-from controltower.dashboards import publish
-from integrations.runtime import kick, services
+from integrations.runtime import inbox, kick, outbox, sweeper
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def _drain(queue: str, slot: int, claim: object, handle: object, batch: int, tas
                 if not ids:
                     return done
                 kick.refresh(queue, slot)
-            with kick.deferred(), publish.batched():
+            with kick.deferred(), live.batched():
                 for item_id in ids:
                     handle(item_id, task_id)  # type: ignore[operator]
                     done += 1
@@ -55,8 +55,8 @@ def drain_inbox(self: object, slot: int = 0) -> int:
         return _drain(
             "inbox",
             slot,
-            services.claim_inbound,
-            lambda item_id, _task: services.process_inbound_event(item_id),
+            inbox.claim_inbound,
+            lambda item_id, _task: inbox.process_inbound_event(item_id),
             settings.CT_INBOX_BATCH,
             _task_id(self),
         )
@@ -68,8 +68,8 @@ def drain_outbox(self: object, slot: int = 0) -> int:
         return _drain(
             "outbox",
             slot,
-            services.claim_outbound,
-            lambda item_id, task: services.deliver_outbound_message(item_id, task_id=task),
+            outbox.claim_outbound,
+            lambda item_id, task: outbox.deliver_outbound_message(item_id, task_id=task),
             settings.CT_OUTBOX_BATCH,
             _task_id(self),
         )
@@ -78,4 +78,4 @@ def drain_outbox(self: object, slot: int = 0) -> int:
 @shared_task(name="integrations.sweep")
 def sweep() -> dict[str, int]:
     with acting_as("system.runtime"):
-        return services.sweep()
+        return sweeper.sweep()

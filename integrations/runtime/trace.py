@@ -44,7 +44,7 @@ def runtime_entries(correlation_id: str) -> list[TraceEntry]:
                 at=message.created_at,
                 system=message.connection.name,
                 kind="outbound",
-                title=message.get_kind_display()
+                title=message.kind_label
                 + (f" (replay of {message.replay_of_id})" if message.replay_of_id else ""),
                 status=message.status,
                 detail={
@@ -62,7 +62,7 @@ def runtime_entries(correlation_id: str) -> list[TraceEntry]:
                     at=attempt.started_at,
                     system=message.connection.name,
                     kind="attempt",
-                    title=f"attempt {attempt.number}: {message.get_kind_display()}",
+                    title=f"attempt {attempt.number}: {message.kind_label}",
                     status=str(attempt.status_code or "no answer"),
                     detail={
                         "message": message.pk,

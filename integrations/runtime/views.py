@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from controltower.exceptions.models import OpsException
-from integrations.runtime import services
+from integrations.runtime import actions
 from integrations.runtime.forms import ReplayForm, RetryForm
 from integrations.runtime.models import InboundEvent, MessageAction, OutboundMessage
 
@@ -106,13 +106,13 @@ def _act(request: HttpRequest, kind: _Kind, pk: int, action: str) -> HttpRespons
         return render(request, kind.template, context, status=400)
     try:
         if action == "retry":
-            services.retry_message(obj, reason=form.cleaned_data["reason"])
+            actions.retry_message(obj, reason=form.cleaned_data["reason"])
             messages.success(request, "Queued again.")
             return redirect(kind.detail_url, pk=obj.pk)
-        result = services.replay_message(
+        result = actions.replay_message(
             obj, reason=form.cleaned_data["reason"], payload=form.cleaned_data["payload"]
         )
-    except services.MessageActionError as exc:
+    except actions.MessageActionError as exc:
         form.add_error(None, str(exc))
         return render(request, kind.template, context, status=409)
     noun = "message" if kind is OUTBOUND else "event"

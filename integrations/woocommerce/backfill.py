@@ -22,8 +22,8 @@ from django.utils import timezone
 
 from controltower.orders.models import Order
 from integrations.runtime.http import client_for
+from integrations.runtime.inbox import inbound_dedupe_key, record_inbound_event
 from integrations.runtime.models import Connection, SyncCursor, SyncRun
-from integrations.runtime.services import inbound_dedupe_key, record_inbound_event
 from integrations.woocommerce.translate import TranslationError, order_modified_at
 
 logger = logging.getLogger(__name__)

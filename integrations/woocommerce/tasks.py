@@ -38,7 +38,9 @@ def rearm_webhooks() -> dict[str, dict[str, int]]:
         if not held:
             return results
         for connection in _connections():
-            path = reverse("woocommerce:webhook_receive", kwargs={"slug": connection.slug})
+            path = reverse(
+                "webhooks:receive", kwargs={"kind": connection.kind, "slug": connection.slug}
+            )
             results[connection.slug] = backfill.rearm_webhooks(
                 connection, receiver_path=path
             ).counts

@@ -103,3 +103,14 @@ def translate_order(payload: Any, *, source_system: str) -> ChannelOrderData:
         payment_method=str(payload.get("payment_method") or "")[:64],
         lines=tuple(lines),
     )
+
+
+def webhook_subject(payload: dict[str, Any]) -> tuple[str, str, datetime | None]:
+    """What a webhook body is about: the resource id, its ``date_modified_gmt`` as sent, and
+    that time parsed (None when absent or unreadable, e.g. the ``{"id": N}`` of a deletion)."""
+    modified = str(payload.get("date_modified_gmt") or "")
+    try:
+        modified_at = order_modified_at(payload) if modified else None
+    except TranslationError:
+        modified_at = None
+    return str(payload.get("id", "")), modified, modified_at

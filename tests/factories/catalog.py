@@ -5,9 +5,27 @@ from factory.django import DjangoModelFactory
 
 from controltower.catalog.choices import ChannelType, LocationType
 from controltower.catalog.models import SKU, Channel, Location, Product
+from controltower.core.writepath import service_scope
 
 
-class ChannelFactory(DjangoModelFactory[Channel]):
+class FixtureFactory[M](DjangoModelFactory[M]):
+    """Fixtures are built directly, as a service would (the write-path guard lets them be)."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def _create(cls, model_class: type, *args: object, **kwargs: object) -> M:
+        with service_scope():
+            return super()._create(model_class, *args, **kwargs)  # type: ignore[return-value]
+
+    @classmethod
+    def _get_or_create(cls, model_class: type, *args: object, **kwargs: object) -> M:
+        with service_scope():
+            return super()._get_or_create(model_class, *args, **kwargs)  # type: ignore[return-value]
+
+
+class ChannelFactory(FixtureFactory[Channel]):
     class Meta:
         model = Channel
         django_get_or_create = ("code",)
@@ -18,7 +36,7 @@ class ChannelFactory(DjangoModelFactory[Channel]):
     currency = "EUR"
 
 
-class LocationFactory(DjangoModelFactory[Location]):
+class LocationFactory(FixtureFactory[Location]):
     class Meta:
         model = Location
 
@@ -27,14 +45,14 @@ class LocationFactory(DjangoModelFactory[Location]):
     type = LocationType.WAREHOUSE
 
 
-class ProductFactory(DjangoModelFactory[Product]):
+class ProductFactory(FixtureFactory[Product]):
     class Meta:
         model = Product
 
     name = factory.Sequence(lambda n: f"Product {n}")
 
 
-class SKUFactory(DjangoModelFactory[SKU]):
+class SKUFactory(FixtureFactory[SKU]):
     class Meta:
         model = SKU
 

@@ -4,6 +4,7 @@ from typing import Any
 
 from controltower.catalog.choices import SystemKind
 from controltower.catalog.models import Channel
+from controltower.core.writepath import service_scope
 from controltower.orders.choices import OrderState
 from controltower.orders.models import ChannelStatusMapping
 from integrations.runtime.models import Connection
@@ -24,11 +25,12 @@ WOO_STATUS_MAP = {
 
 
 def web_channel() -> Channel:
-    channel = ChannelFactory()
-    for status, state in WOO_STATUS_MAP.items():
-        ChannelStatusMapping.objects.get_or_create(
-            channel=channel, channel_status=status, defaults={"state": state}
-        )
+    with service_scope():  # a fixture, built as a service would
+        channel = ChannelFactory()
+        for status, state in WOO_STATUS_MAP.items():
+            ChannelStatusMapping.objects.get_or_create(
+                channel=channel, channel_status=status, defaults={"state": state}
+            )
     return channel
 
 

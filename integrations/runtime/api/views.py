@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from controltower.api.errors import Conflict
 from controltower.api.permissions import requires
 from controltower.exceptions.models import OpsException
-from integrations.runtime import backlog, services
+from integrations.runtime import actions, backlog
 from integrations.runtime.api.serializers import (
     InboundEventSerializer,
     MessageActionSerializer,
@@ -34,7 +34,7 @@ REPLAY = requires("integrations.replay_message")
 def _run(func: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return func(*args, **kwargs)
-    except services.MessageActionError as exc:
+    except actions.MessageActionError as exc:
         if "reason" in str(exc):
             raise ValidationError({"reason": [str(exc)]}) from exc
         if "payload" in str(exc) or "body" in str(exc):
@@ -51,7 +51,7 @@ class MessageActionsMixin:
     def retry(self, request: Request, pk: str | None = None) -> Response:
         data = RetrySerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        result = _run(services.retry_message, self.get_object(), **data.validated_data)  # type: ignore[attr-defined]
+        result = _run(actions.retry_message, self.get_object(), **data.validated_data)  # type: ignore[attr-defined]
         return Response(_serialized(result), status=202)
 
     @action(
@@ -64,7 +64,7 @@ class MessageActionsMixin:
         data = ReplaySerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = _run(
-            services.replay_message,
+            actions.replay_message,
             self.get_object(),  # type: ignore[attr-defined]
             reason=data.validated_data["reason"],
             payload=data.validated_data.get("payload"),
@@ -155,7 +155,7 @@ def exception_retry(request: Request, pk: int) -> Response:
     data = RetrySerializer(data=request.data)
     data.is_valid(raise_exception=True)
     subject = _subject(get_object_or_404(OpsException, pk=pk))
-    result = _run(services.retry_message, subject, **data.validated_data)
+    result = _run(actions.retry_message, subject, **data.validated_data)
     return Response(_serialized(result), status=202)
 
 
@@ -168,7 +168,7 @@ def exception_replay(request: Request, pk: int) -> Response:
     data.is_valid(raise_exception=True)
     subject = _subject(get_object_or_404(OpsException, pk=pk))
     result = _run(
-        services.replay_message,
+        actions.replay_message,
         subject,
         reason=data.validated_data["reason"],
         payload=data.validated_data.get("payload"),

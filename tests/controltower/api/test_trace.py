@@ -19,23 +19,19 @@ from controltower.exceptions.choices import ExceptionType
 from controltower.exceptions.models import OpsException
 from controltower.exceptions.services import open_exception
 from controltower.orders.models import Order
+from integrations.erp.adapter import SALES_ORDER_CREATE
 from integrations.runtime import breaker, registry
-from integrations.runtime.choices import MessageKind, OutboundStatus
+from integrations.runtime.choices import OutboundStatus
+from integrations.runtime.inbox import claim_inbound, process_inbound_event
 from integrations.runtime.models import InboundEvent, OutboundMessage
-from integrations.runtime.services import (
-    _record_delivery,
-    claim_inbound,
-    claim_outbound,
-    deliver_outbound_message,
-    process_inbound_event,
-)
+from integrations.runtime.outbox import _record_delivery, claim_outbound, deliver_outbound_message
 from tests.factories.catalog import SKUFactory
 from tests.factories.integrations import erp_connection, woo_connection
 from tests.factories.woocommerce import body_of, webhook_headers, woo_order
 
 URL = "/api/v1/traces/"
 HOOK = "/hooks/woocommerce/woo-web/"
-ENDPOINT = f"erp-main:{MessageKind.ERP_SALES_ORDER_CREATE}"
+ENDPOINT = f"erp-main:{SALES_ORDER_CREATE}"
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,7 @@ from controltower.catalog.models import Channel, Location, Product
 from controltower.core.context import acting_as
 from controltower.core.models import CanonicalModel, stamp
 from controltower.core.money import Money, MoneyError, to_decimal
+from controltower.core.writepath import service_scope
 from controltower.finance.choices import AccountType
 from controltower.finance.models import GLAccount
 
@@ -173,7 +174,7 @@ def test_history_row_records_service_actor_and_reason() -> None:
     # given
     product = Product(name="Tee")
     # when
-    with acting_as("sync.woocommerce"):
+    with acting_as("sync.woocommerce"), service_scope():  # as inside a catalog service
         stamp(product, "imported from catalogue")
         product.save()
     # then
@@ -187,10 +188,10 @@ def test_history_row_records_service_actor_and_reason() -> None:
 @pytest.mark.django_db
 def test_history_row_per_change_with_its_own_reason() -> None:
     # given
-    with acting_as("sync.erp"):
+    with acting_as("sync.erp"), service_scope():
         product = Product.objects.create(name="Tee")
     # when
-    with acting_as("system.reconciler"):
+    with acting_as("system.reconciler"), service_scope():
         product.name = "Tee (black)"
         stamp(product, "renamed to match ERP")
         product.save()

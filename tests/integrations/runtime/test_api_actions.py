@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
@@ -18,8 +19,11 @@ from controltower.exceptions.choices import ExceptionState, ExceptionType
 from controltower.exceptions.models import OpsException
 from controltower.exceptions.services import open_exception
 from controltower.orders.models import Order
+from integrations.erp.adapter import SALES_ORDER_CREATE
 from integrations.runtime import breaker, registry
-from integrations.runtime.choices import InboundStatus, MessageKind, OutboundStatus
+from integrations.runtime.choices import InboundStatus, OutboundStatus
+from integrations.runtime.http import result_from_response
+from integrations.runtime.inbox import claim_inbound, process_inbound_event
 from integrations.runtime.models import (
     Connection,
     DeliveryAttempt,
@@ -27,13 +31,7 @@ from integrations.runtime.models import (
     MessageAction,
     OutboundMessage,
 )
-from integrations.runtime.services import (
-    _record_delivery,
-    claim_inbound,
-    claim_outbound,
-    deliver_outbound_message,
-    process_inbound_event,
-)
+from integrations.runtime.outbox import _record_delivery, claim_outbound, deliver_outbound_message
 from tests.factories.catalog import SKUFactory
 from tests.factories.integrations import erp_connection, woo_connection
 from tests.factories.woocommerce import body_of, webhook_headers, woo_order
@@ -42,15 +40,12 @@ HOOK = "/hooks/woocommerce/woo-web/"
 OUTBOUND = "/api/v1/outbound-messages/"
 INBOUND = "/api/v1/inbound-events/"
 ACTIONS = "/api/v1/message-actions/"
-ENDPOINT = f"erp-main:{MessageKind.ERP_SALES_ORDER_CREATE}"
+ENDPOINT = f"erp-main:{SALES_ORDER_CREATE}"
 FORBIDDEN = {"detail": "You do not have permission to perform this action."}
 ANONYMOUS = {"detail": "Authentication credentials were not provided."}
-REJECTED_422 = registry.DeliveryResult(
-    ok=False,
-    status_code=422,
-    error="HTTP 422",
-    retryable=False,
-    body={"error": "unknown sku NW-TEE-001-BLK-M"},
+# What the ERP answered; whether that is retried is for the runtime's HTTP table to decide.
+REJECTED_422 = result_from_response(
+    httpx.Response(422, json={"error": "unknown sku NW-TEE-001-BLK-M"})
 )
 
 
@@ -149,7 +144,7 @@ def test_outbound_messages_detail_shows_each_attempt_of_a_real_delivery(
     body = response.json()
     assert (body["status"], body["attempts"], body["max_attempts"]) == ("dead", 1, 1)
     assert body["connection"] == "erp-main"
-    assert body["kind"] == MessageKind.ERP_SALES_ORDER_CREATE
+    assert body["kind"] == SALES_ORDER_CREATE
     assert body["last_error"].startswith("ConnectError")
     assert body["last_status_code"] is None
     (attempt,) = body["attempt_log"]
@@ -197,7 +192,7 @@ def three_messages(db: None) -> dict[str, OutboundMessage]:
         return OutboundMessage.objects.create(
             connection=connection,
             correlation_id=correlation,
-            kind=MessageKind.ERP_SALES_ORDER_CREATE,
+            kind=SALES_ORDER_CREATE,
             idempotency_key=f"test:{name}",
             payload={"name": name},
             status=status,

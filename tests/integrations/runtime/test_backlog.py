@@ -14,13 +14,14 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
+from integrations.erp.adapter import SALES_ORDER_CREATE
 from integrations.runtime import backlog, breaker
-from integrations.runtime.choices import InboundStatus, MessageKind, OutboundStatus
+from integrations.runtime.choices import InboundStatus, OutboundStatus
 from integrations.runtime.models import Connection, DeliveryAttempt, InboundEvent, OutboundMessage
 from tests.factories.integrations import erp_connection, woo_connection
 
 URL = "/api/v1/backlog/"
-KIND = MessageKind.ERP_SALES_ORDER_CREATE
+KIND = SALES_ORDER_CREATE
 MAIN = f"erp-main:{KIND}"
 BACKUP = f"erp-backup:{KIND}"
 

@@ -14,7 +14,7 @@ from redis.retry import Retry
 
 from integrations.runtime import breaker
 from integrations.runtime.breaker import BreakerDecision, CircuitBreaker
-from integrations.runtime.kick import redis_client
+from integrations.runtime.redis_store import redis_client
 
 COOLDOWN_S = 0.2
 

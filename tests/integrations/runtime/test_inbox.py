@@ -16,12 +16,10 @@ from controltower.exceptions.choices import ExceptionState, ExceptionType, Sever
 from controltower.exceptions.models import OpsException
 from controltower.orders.choices import OrderEventType, OrderState
 from controltower.orders.models import Order
-from integrations.runtime.choices import InboundStatus, MessageKind, OutboundStatus
+from integrations.erp.adapter import SALES_ORDER_CREATE
+from integrations.runtime.choices import InboundStatus, OutboundStatus
+from integrations.runtime.inbox import claim_inbound, process_inbound_event
 from integrations.runtime.models import InboundEvent, OutboundMessage
-from integrations.runtime.services import (
-    claim_inbound,
-    process_inbound_event,
-)
 from tests.factories.catalog import SKUFactory
 from tests.factories.integrations import erp_connection, woo_connection
 from tests.factories.woocommerce import body_of, webhook_headers, woo_order
@@ -77,7 +75,7 @@ def test_process_inbound_event_creates_order_and_erp_outbox_row(client: Client) 
     assert message.idempotency_key == f"erp:erp-main:sales-order:{order.correlation_id}"
     assert message.correlation_id == order.correlation_id
     assert (message.kind, message.status) == (
-        MessageKind.ERP_SALES_ORDER_CREATE,
+        SALES_ORDER_CREATE,
         OutboundStatus.PENDING,
     )
     assert (message.subject_type, message.subject_id) == ("orders.order", str(order.pk))

@@ -12,8 +12,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from integrations.runtime.kick import redis_client
 from integrations.runtime.ratelimit import acquire, bucket_key
+from integrations.runtime.redis_store import redis_client
 
 
 @pytest.fixture

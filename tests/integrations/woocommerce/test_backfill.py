@@ -11,8 +11,8 @@ import pytest
 
 from controltower.orders.choices import OrderState
 from controltower.orders.models import Order
+from integrations.runtime.inbox import claim_inbound, process_inbound_event
 from integrations.runtime.models import InboundEvent, OutboundMessage, SyncCursor
-from integrations.runtime.services import claim_inbound, process_inbound_event
 from integrations.woocommerce.backfill import backfill_orders, rearm_webhooks
 from tests.conftest import CeleryWorker, wait_for
 from tests.factories.integrations import WOO_SECRET, erp_connection, woo_connection

@@ -73,6 +73,8 @@ def test_receive_webhook_body_tampered_after_signing_is_refused(client: Client) 
     response = post(client, body.replace(b'"total": "', b'"total": "1'), headers)
     # then
     assert response.status_code == 401
+    assert response.json() == {"detail": "invalid X-WC-Webhook-Signature"}
+    assert not InboundEvent.objects.exists()
 
 
 @pytest.mark.django_db
@@ -83,6 +85,7 @@ def test_receive_webhook_ping_gets_exactly_200(client: Client) -> None:
     response = post(client, b"webhook_id=42", {}, content_type="application/x-www-form-urlencoded")
     # then
     assert response.status_code == 200
+    assert response.json() == {"status": "pong"}
     assert not InboundEvent.objects.exists()
 
 
@@ -96,6 +99,8 @@ def test_receive_webhook_unsigned_non_ping_form_is_refused(client: Client) -> No
     )
     # then
     assert response.status_code == 401
+    assert response.json() == {"detail": "missing X-WC-Webhook-Signature"}
+    assert not InboundEvent.objects.exists()
 
 
 @pytest.mark.django_db
@@ -143,6 +148,8 @@ def test_receive_webhook_unknown_connection_is_404(client: Client) -> None:
     )
     # then
     assert response.status_code == 404
+    assert response.json() == {"detail": "No Connection matches the given query."}
+    assert not InboundEvent.objects.exists()
 
 
 @pytest.mark.django_db
@@ -153,3 +160,69 @@ def test_receive_webhook_only_accepts_post(client: Client) -> None:
     response = client.get(URL)
     # then
     assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert response.json() == {"detail": "GET not allowed"}
+
+
+@pytest.mark.django_db
+def test_receive_webhook_of_a_kind_without_receiver_is_404(client: Client) -> None:
+    # given: the connection exists, but is addressed under another kind's path
+    woo_connection()
+    body = body_of(woo_order(1001))
+    # when
+    response = client.post(
+        "/hooks/erp/woo-web/",
+        data=body,
+        content_type="application/json",
+        headers=webhook_headers(body),
+    )
+    # then
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No Connection matches the given query."}
+    assert not InboundEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_receive_webhook_answers_carry_the_security_headers(client: Client) -> None:
+    # given
+    woo_connection()
+    body = body_of(woo_order(1001))
+    # when: an accepted delivery and a refused one
+    answers = [
+        post(client, body, webhook_headers(body)),
+        post(client, body, webhook_headers(body, secret="nope")),
+    ]
+    # then
+    for response in answers:
+        assert response["X-Content-Type-Options"] == "nosniff"
+        assert response["X-Frame-Options"] == "DENY"
+        assert response["Referrer-Policy"] == "same-origin"
+        assert response["Content-Type"] == "application/json"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_receive_webhook_secret_rotated_in_another_process_is_accepted_at_once(
+    client: Client,
+) -> None:
+    # given: the connection's credentials are cached in this process (read outside a
+    # transaction), then the secret changes behind the cache's back (another process)
+    from integrations.runtime.models import Connection
+    from integrations.runtime.receive import connection_for
+
+    connection = woo_connection()
+    assert connection_for("woo-web", "woocommerce") is not None
+    Connection.objects.filter(pk=connection.pk).update(
+        credentials_encrypted=_encrypted({**connection.credentials, "webhook_secret": "rotated"})
+    )
+    body = body_of(woo_order(1001))
+    # when
+    response = post(client, body, webhook_headers(body, secret="rotated"))
+    # then
+    assert (response.status_code, response.json()) == (200, {"status": "accepted"})
+    assert InboundEvent.objects.filter(resource_id="1001").count() == 1
+
+
+def _encrypted(credentials: dict[str, str]) -> str:
+    from integrations.runtime.crypto import encrypt_credentials
+
+    return encrypt_credentials(credentials)

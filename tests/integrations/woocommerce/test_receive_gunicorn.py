@@ -71,6 +71,10 @@ def test_gunicorn_receiver_answers_like_the_view_and_stores_durably(gunicorn_url
         # when / then: a signed order is accepted, and committed before the answer
         first = client.post(hook, content=body, headers=webhook_headers(body))
         assert (first.status_code, first.json()) == (200, {"status": "accepted"})
+        # with the security headers Django's middleware gives every other answer
+        page = client.get(f"{gunicorn_url}/accounts/login/")
+        for name in ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"):
+            assert first.headers[name] == page.headers[name]
         assert InboundEvent.objects.filter(resource_id="1201", status="pending").exists()
         # a redelivery is recognised
         again = client.post(hook, content=body, headers=webhook_headers(body))
@@ -102,6 +106,10 @@ def test_gunicorn_receiver_answers_like_the_view_and_stores_durably(gunicorn_url
             f"{gunicorn_url}/hooks/woocommerce/nope/", content=body, headers=webhook_headers(body)
         )
         assert unknown.status_code == 404
+        assert unknown.json() == {"detail": "No Connection matches the given query."}
+        # a GET is not a delivery: Django's view answers it, the same way as the test client
+        get = client.get(hook)
+        assert (get.status_code, get.json()) == (405, {"detail": "GET not allowed"})
     assert InboundEvent.objects.filter(resource_id="1201").count() == 1
     rejected = InboundEvent.objects.get(status="rejected")
     assert rejected.body.encode() == broken

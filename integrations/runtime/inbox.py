@@ -1,0 +1,267 @@
+"""The inbox: raw inbound events stored durably, claimed in batches, translated by their kind.
+
+Every inbound path (webhooks, backfill polls, rejected bodies, replays) stores through
+:func:`store_inbound_event`; drains claim pending events with ``SKIP LOCKED`` and hand each to the
+kind's registered handler inside one transaction with the domain change and its outbox rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import traceback
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+from psycopg.errors import CheckViolation, NotNullViolation
+
+from controltower.core.context import acting_as
+from controltower.exceptions.choices import ExceptionType, Severity
+from controltower.exceptions.services import (
+    close_exceptions_for,
+    file_exceptions_under,
+    open_exception,
+)
+from integrations.runtime import kick, registry
+from integrations.runtime.choices import InboundStatus
+from integrations.runtime.messages import money_in, replay_ancestors, service_username
+from integrations.runtime.models import Connection, InboundEvent, MessageAction
+from integrations.runtime.store import insert_inbound_event
+
+logger = logging.getLogger(__name__)
+
+INBOUND_MAX_ATTEMPTS = 5
+
+
+def body_hash(body: bytes | str) -> str:
+    raw = body.encode() if isinstance(body, str) else body
+    return hashlib.sha256(raw).hexdigest()
+
+
+def inbound_dedupe_key(
+    connection: Connection | registry.WebhookConnection,
+    *,
+    resource: str,
+    resource_id: str,
+    modified: str,
+    body: bytes,
+) -> str:
+    """Same resource, same source modification time, same body: the same event."""
+    material = f"{connection.slug}|{resource}|{resource_id}|{modified}|{body_hash(body)}"
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def record_inbound_event(
+    connection: Connection | registry.WebhookConnection,
+    *,
+    body: bytes,
+    headers: dict[str, str],
+    topic: str = "",
+    resource: str = "",
+    resource_id: str = "",
+    delivery_id: str = "",
+    source_modified_at: datetime | None = None,
+    dedupe_key: str,
+    status: InboundStatus = InboundStatus.PENDING,
+    error: str = "",
+) -> int | None:
+    """Commit a raw inbound event; its id, or None when it was a duplicate (already held).
+
+    Called before answering the sender: when this returns, the event is durable. Every inbound
+    path (webhooks, backfill polls, rejected bodies) stores through here.
+    """
+    return insert_inbound_event(
+        connection_id=connection.pk,
+        body=body,
+        headers=headers,
+        topic=topic,
+        resource=resource,
+        resource_id=resource_id,
+        delivery_id=delivery_id,
+        source_modified_at=source_modified_at,
+        dedupe_key=dedupe_key,
+        status=status,
+        error=error,
+    )
+
+
+def store_accepted(
+    connection: registry.WebhookConnection, body: bytes, accepted: registry.Accept
+) -> bool:
+    """Store a verified delivery; False when it was a redelivery (already held)."""
+    event_id = record_inbound_event(
+        connection,
+        body=body,
+        headers=accepted.headers,
+        topic=accepted.topic,
+        resource=accepted.resource,
+        resource_id=accepted.resource_id,
+        delivery_id=accepted.delivery_id,
+        source_modified_at=accepted.source_modified_at,
+        dedupe_key=inbound_dedupe_key(
+            connection,
+            resource=accepted.resource,
+            resource_id=accepted.resource_id,
+            modified=accepted.modified,
+            body=body,
+        ),
+    )
+    return event_id is not None
+
+
+def store_rejected(
+    connection: registry.WebhookConnection, body: bytes, rejected: registry.Reject
+) -> int:
+    """Keep a verified but unreadable delivery for ops: a rejected event, and an exception keyed
+    and linked like every inbound dead letter, so it can be replayed edited from the work queue
+    and closes itself when a replay of it is processed. Returns the event's id."""
+    key = f"rejected:{body_hash(body)}"
+    with transaction.atomic():
+        event_id = record_inbound_event(
+            connection,
+            body=body,
+            headers=rejected.headers,
+            topic=rejected.topic,
+            resource=rejected.resource,
+            delivery_id=rejected.delivery_id,
+            dedupe_key=key,
+            status=InboundStatus.REJECTED,
+            error=rejected.detail,
+        ) or InboundEvent.objects.values_list("pk", flat=True).get(dedupe_key=key)
+        open_exception(
+            type=ExceptionType.REJECTED_INBOUND,
+            dedupe_key=f"inbound:{event_id}",
+            title=f"Malformed {rejected.topic or 'webhook'} from {connection.name}",
+            detail=rejected.detail,
+            severity=Severity.MEDIUM,
+            subject_type="integrations.inboundevent",
+            subject_id=str(event_id),
+            context={"connection": connection.slug, "topic": rejected.topic},
+        )
+    return event_id
+
+
+def claim_inbound(limit: int) -> list[int]:
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            InboundEvent.objects.filter(status=InboundStatus.PENDING)
+            .order_by("id")
+            .select_for_update(skip_locked=True)
+            .values_list("id", flat=True)[:limit]
+        )
+        if ids:
+            for event in InboundEvent.objects.filter(id__in=ids):
+                event.status = InboundStatus.PROCESSING
+                event.claimed_until = now + timedelta(seconds=settings.CT_LEASE_S)
+                event.attempts += 1
+                event.save(update_fields=["status", "claimed_until", "attempts"])
+    return ids
+
+
+def process_inbound_event(event_id: int) -> str:
+    """Translate one claimed event into domain changes (and outbox rows), in one transaction."""
+    event = InboundEvent.objects.select_related("connection").get(pk=event_id)
+    if event.status != InboundStatus.PROCESSING:
+        return event.status
+    handler = registry.INBOUND.get(event.connection.kind)
+    try:
+        if handler is None:
+            raise registry.PoisonMessage(f"no inbound handler for kind {event.connection.kind}")
+        with transaction.atomic(), acting_as(service_username(event.connection.kind)):
+            outcome = handler(event)
+            event.status = InboundStatus.PROCESSED if outcome is not None else InboundStatus.IGNORED
+            if outcome is not None:
+                event.correlation_id = outcome
+            event.processed_at = timezone.now()
+            event.claimed_until = None
+            event.error = ""
+            event.save(
+                update_fields=["status", "correlation_id", "processed_at", "claimed_until", "error"]
+            )
+            if event.attempts > 1:  # it failed before: its dead letter (if any) clears now
+                close_exceptions_for(f"inbound:{event.pk}", reason="processed")
+            if event.replay_of_id:
+                _settle_inbound_chain(event)
+        return event.status
+    except registry.PoisonMessage as exc:
+        _fail_inbound(event, str(exc))
+    except IntegrityError as exc:
+        if isinstance(exc.__cause__, CheckViolation | NotNullViolation):
+            # The data breaks a rule of the canonical model: retrying cannot help.
+            _fail_inbound(event, f"refused by the canonical model: {exc}")
+        else:
+            _retry_or_fail_inbound(event, exc)
+    except DatabaseError as exc:
+        _retry_or_fail_inbound(event, exc)
+    except Exception as exc:
+        logger.exception("inbound event %s failed", event.pk)
+        _fail_inbound(event, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
+    return InboundEvent.objects.values_list("status", flat=True).get(pk=event.pk)
+
+
+def _settle_inbound_chain(event: InboundEvent) -> None:
+    """A replay succeeded: close every dead letter of its chain and file the failed originals
+    (and the people's actions on them) under the transaction's correlation id for the trace."""
+    ancestors = replay_ancestors(InboundEvent, event)
+    for ancestor_id in ancestors:
+        close_exceptions_for(f"inbound:{ancestor_id}", reason=f"replay {event.pk} processed")
+    if event.correlation_id is None:
+        return
+    InboundEvent.objects.filter(pk__in=ancestors, correlation_id__isnull=True).update(
+        correlation_id=event.correlation_id
+    )
+    reason = f"filed under transaction {event.correlation_id}"[:100]
+    actions = MessageAction.objects.filter(
+        direction=MessageAction.Direction.INBOUND, original_id__in=ancestors
+    ).exclude(correlation_id=event.correlation_id)
+    for action in actions:  # a runtime row, not a canonical one
+        action.correlation_id = event.correlation_id
+        action._change_reason = reason  # type: ignore[attr-defined]
+        action.save(update_fields=["correlation_id", "updated_at"])
+    file_exceptions_under(
+        subject_type="integrations.inboundevent",
+        subject_ids=[str(a) for a in ancestors],
+        correlation_id=event.correlation_id,
+        reason=reason,
+    )
+
+
+def _retry_or_fail_inbound(event: InboundEvent, exc: Exception) -> None:
+    """A concurrent worker created the same order, a deadlock, a lost connection: retry."""
+    if event.attempts >= INBOUND_MAX_ATTEMPTS:
+        _fail_inbound(event, f"gave up after {event.attempts} attempts: {exc}")
+        return
+    InboundEvent.objects.filter(pk=event.pk).update(
+        status=InboundStatus.PENDING, claimed_until=None, error=str(exc)[:2000]
+    )
+    transaction.on_commit(lambda: kick.kick("inbox"))
+
+
+def _fail_inbound(event: InboundEvent, error: str) -> None:
+    try:
+        at_risk, currency = money_in(json.loads(event.body))
+    except ValueError:
+        at_risk, currency = Decimal(0), "EUR"
+    with transaction.atomic():
+        InboundEvent.objects.filter(pk=event.pk).update(
+            status=InboundStatus.FAILED, claimed_until=None, error=error[:4000]
+        )
+        open_exception(
+            type=ExceptionType.DEAD_LETTER,
+            dedupe_key=f"inbound:{event.pk}",
+            title=f"Inbound {event.topic or 'event'} {event.resource_id} could not be processed",
+            detail=error,
+            severity=Severity.HIGH,
+            correlation_id=event.correlation_id,
+            money_at_risk=at_risk,
+            currency=currency,
+            subject_type="integrations.inboundevent",
+            subject_id=str(event.pk),
+            context={"connection": event.connection.slug, "topic": event.topic},
+        )
+    logger.warning("inbound event %s dead-lettered: %s", event.pk, error.splitlines()[0])

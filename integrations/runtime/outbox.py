@@ -1,0 +1,256 @@
+"""The outbox: messages to other systems, written in the transaction of the change that causes
+them, claimed in batches and delivered one HTTP call at a time outside any transaction, with
+attempts on record, backoff with jitter, the endpoint's circuit breaker and the connection's
+shared rate limit; after the last attempt, a dead letter in the work queue."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from controltower.core.context import acting_as, correlated
+from controltower.exceptions.choices import ExceptionType, Severity
+from controltower.exceptions.services import close_exceptions_for, open_exception
+from integrations.runtime import breaker, kick, ratelimit, registry
+from integrations.runtime.choices import OutboundStatus
+from integrations.runtime.messages import body_text, money_in, replay_ancestors, service_username
+from integrations.runtime.models import Connection, DeliveryAttempt, OutboundMessage
+
+logger = logging.getLogger(__name__)
+
+MAX_INLINE_WAIT_S = 0.5
+
+
+def enqueue_outbound(
+    connection: Connection,
+    *,
+    kind: str,
+    idempotency_key: str,
+    payload: dict[str, Any],
+    correlation_id: Any,
+    subject_type: str = "",
+    subject_id: str = "",
+    max_attempts: int | None = None,
+) -> bool:
+    """Add a message to the outbox in the caller's transaction; False if the key exists already."""
+    message = OutboundMessage(
+        connection=connection,
+        kind=kind,
+        idempotency_key=idempotency_key,
+        payload=payload,
+        correlation_id=correlation_id,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        max_attempts=max_attempts or registry.policy_for(kind).max_attempts,
+    )
+    try:
+        with transaction.atomic():
+            message.save(force_insert=True)
+    except IntegrityError:
+        return False
+    transaction.on_commit(lambda: kick.kick("outbox"))
+    return True
+
+
+def claim_outbound(limit: int) -> list[int]:
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            OutboundMessage.objects.filter(
+                status=OutboundStatus.PENDING, next_attempt_at__lte=now, connection__enabled=True
+            )
+            .order_by("next_attempt_at", "id")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("id", flat=True)[:limit]
+        )
+        if ids:
+            OutboundMessage.objects.filter(id__in=ids).update(
+                status=OutboundStatus.IN_FLIGHT,
+                claimed_until=now + timedelta(seconds=settings.CT_LEASE_S),
+                claim_token=uuid.uuid4(),
+            )
+    return ids
+
+
+def backoff_seconds(attempt: int, policy: registry.MessagePolicy) -> float:
+    """Exponential backoff with full jitter: random in [base, min(cap, base·2^(attempt-1))]."""
+    base = policy.backoff_base_s
+    ceiling = min(policy.backoff_cap_s, base * (2 ** max(attempt - 1, 0)))
+    return random.uniform(base, max(base, ceiling))
+
+
+def endpoint_key(message: OutboundMessage) -> str:
+    """The circuit breaker's unit: one endpoint (message kind) of one connection."""
+    return f"{message.connection.slug}:{message.kind}"
+
+
+def _defer(message: OutboundMessage, delay_s: float, *, why: str) -> str:
+    """Put a claimed message back without spending an attempt (breaker open, rate limited)."""
+    OutboundMessage.objects.filter(
+        pk=message.pk, status=OutboundStatus.IN_FLIGHT, claim_token=message.claim_token
+    ).update(
+        status=OutboundStatus.PENDING,
+        claimed_until=None,
+        claim_token=None,
+        next_attempt_at=timezone.now() + timedelta(seconds=max(delay_s, 0.05)),
+        last_error=why,
+    )
+    return OutboundStatus.PENDING
+
+
+def _take_token(connection: Connection) -> float:
+    """A token from the connection's shared bucket; waits here only for short gaps."""
+    wait = ratelimit.acquire(connection.slug, rate_per_s=connection.rate_limit_per_s)
+    while 0 < wait <= MAX_INLINE_WAIT_S:
+        time.sleep(wait)
+        wait = ratelimit.acquire(connection.slug, rate_per_s=connection.rate_limit_per_s)
+    return wait
+
+
+def deliver_outbound_message(message_id: int, *, task_id: str = "") -> str:
+    """Deliver one claimed message: one HTTP call outside any transaction, then record it."""
+    message = OutboundMessage.objects.select_related("connection").get(pk=message_id)
+    if message.status != OutboundStatus.IN_FLIGHT:
+        return message.status
+    # Renew our lease; if the sweeper handed the message to someone else meanwhile, let it go.
+    renewed = OutboundMessage.objects.filter(
+        pk=message.pk, status=OutboundStatus.IN_FLIGHT, claim_token=message.claim_token
+    ).update(claimed_until=timezone.now() + timedelta(seconds=settings.CT_LEASE_S))
+    if not renewed:
+        logger.info("outbound message %s: claim lost before delivery; skipped", message.pk)
+        return OutboundStatus.IN_FLIGHT
+    deliver = registry.DELIVERERS.get(message.kind)
+    policy = registry.policy_for(message.kind)
+    endpoint = endpoint_key(message)
+    decision = breaker.before_call(endpoint)
+    if not decision.allowed:
+        return _defer(
+            message,
+            decision.retry_after_s,
+            why=f"waiting: circuit {decision.state} for {endpoint}",
+        )
+    wait = _take_token(message.connection)
+    if wait > 0:
+        return _defer(message, wait, why=f"waiting: rate limit of {message.connection.slug}")
+    started = timezone.now()
+    clock = time.monotonic()
+    with correlated(message.correlation_id), acting_as(service_username(message.connection.kind)):
+        if deliver is None:
+            result = registry.DeliveryResult(
+                ok=False, error=f"no deliverer for {message.kind}", retryable=False
+            )
+        else:
+            try:
+                result = deliver(message)
+            except registry.PoisonMessage as exc:
+                result = registry.DeliveryResult(ok=False, error=str(exc), retryable=False)
+            except Exception as exc:
+                logger.exception("deliverer for %s raised", message.kind)
+                result = registry.DeliveryResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+        duration_ms = int((time.monotonic() - clock) * 1000)
+        if result.ok or (not result.retryable and result.status_code is not None):
+            breaker.record_success(endpoint)  # it answered: the endpoint is up
+        elif result.status_code != 429:  # a 429 is back-pressure, not an outage
+            breaker.record_failure(
+                endpoint,
+                failure_threshold=policy.breaker_threshold,
+                cooldown_s=policy.breaker_cooldown_s,
+            )
+        return _record_delivery(message, result, started, duration_ms, task_id, policy)
+
+
+def _record_delivery(
+    message: OutboundMessage,
+    result: registry.DeliveryResult,
+    started: datetime,
+    duration_ms: int,
+    task_id: str,
+    policy: registry.MessagePolicy,
+) -> str:
+    token = message.claim_token
+    with transaction.atomic():
+        message = OutboundMessage.objects.select_for_update().get(pk=message.pk)
+        owned = message.status == OutboundStatus.IN_FLIGHT and message.claim_token == token
+        message.attempts += 1
+        DeliveryAttempt.objects.create(
+            message=message,
+            number=message.attempts,
+            task_id=task_id,
+            started_at=started,
+            duration_ms=duration_ms,
+            status_code=result.status_code,
+            error=result.error[:4000],
+            response_body=body_text(result.body)[:8000],
+        )
+        if not owned:
+            # Our lease ran out mid-call and another worker holds the message now: keep the
+            # attempt on record, leave the outcome to the owner (same idempotency key).
+            message.save(update_fields=["attempts"])
+            logger.warning("outbound message %s: claim lost during delivery", message.pk)
+            return message.status
+        message.claimed_until = None
+        message.claim_token = None
+        message.last_status_code = result.status_code
+        fields = [
+            "attempts",
+            "claimed_until",
+            "claim_token",
+            "status",
+            "last_error",
+            "response",
+            "last_status_code",
+        ]
+        message.response = result.body if isinstance(result.body, dict | list) else None
+        if result.ok:
+            message.status = OutboundStatus.DELIVERED
+            message.delivered_at = timezone.now()
+            message.last_error = ""
+            fields.append("delivered_at")
+            hook = registry.ON_DELIVERED.get(message.kind)
+            if hook is not None:
+                hook(message, result)
+            if message.attempts > 1:  # it failed before: its dead letter (if any) clears now
+                close_exceptions_for(f"outbound:{message.pk}", reason="delivered")
+            for ancestor_id in replay_ancestors(OutboundMessage, message):
+                close_exceptions_for(
+                    f"outbound:{ancestor_id}", reason=f"replay {message.pk} delivered"
+                )
+        elif result.retryable and message.attempts < message.max_attempts:
+            delay = result.retry_after_s or backoff_seconds(message.attempts, policy)
+            message.status = OutboundStatus.PENDING
+            message.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+            message.last_error = result.error
+            fields.append("next_attempt_at")
+        else:
+            message.status = OutboundStatus.DEAD
+            message.last_error = result.error
+            _dead_letter(message, result)
+        message.save(update_fields=fields)
+    return message.status
+
+
+def _dead_letter(message: OutboundMessage, result: registry.DeliveryResult) -> None:
+    at_risk, currency = money_in(message.payload)
+    open_exception(
+        type=ExceptionType.DEAD_LETTER,
+        dedupe_key=f"outbound:{message.pk}",
+        title=f"{message.kind_label} to {message.connection.name} dead-lettered",
+        detail=f"after {message.attempts} attempt(s): {result.error}\n"
+        f"last response ({result.status_code}): {body_text(result.body)[:2000]}",
+        severity=Severity.HIGH,
+        correlation_id=message.correlation_id,
+        money_at_risk=at_risk,
+        currency=currency,
+        subject_type="integrations.outboundmessage",
+        subject_id=str(message.pk),
+        context={"connection": message.connection.slug, "kind": message.kind},
+    )
+    logger.warning("outbound message %s dead-lettered: %s", message.pk, result.error)
