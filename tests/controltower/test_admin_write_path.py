@@ -526,3 +526,40 @@ def test_admin_inbound_event_change_form_is_read_only(admin_client: Client) -> N
     assert response.status_code == 403
     event.refresh_from_db()
     assert (event.status, event.body) == (InboundStatus.FAILED, "{}")
+
+
+def test_admin_inbound_event_replay_action_feeds_it_through_the_inbox_again(
+    admin_client: Client, admin_user: User
+) -> None:
+    # given
+    event = _failed_event()
+    url = "/admin/integrations/inboundevent/"
+    # when
+    response = _act(admin_client, "replay_selected", [event.pk], reason="mapping added", url=url)
+    # then: a new event through the same path, the original kept, the person recorded
+    assert _messages(response) == ["Replayed: 1."]
+    replay = InboundEvent.objects.get(replay_of=event)
+    assert (replay.status, replay.body, replay.topic) == (InboundStatus.PENDING, "{}", event.topic)
+    action = MessageAction.objects.get()
+    assert (action.action, action.result_id, action.actor) == ("replay", replay.pk, admin_user)
+
+
+def test_admin_retry_action_without_the_replay_permission_is_not_run(
+    client: Client, admin_user: User
+) -> None:
+    # given: an admin whose role lacks integrations.replay_message
+    event = _failed_event()
+    Group.objects.get(name="admin").permissions.remove(
+        Permission.objects.get(codename="replay_message")
+    )
+    client.force_login(admin_user)
+    url = "/admin/integrations/inboundevent/"
+    # when
+    page = client.get(url)
+    response = _act(client, "retry_selected", [event.pk], reason="try again", url=url)
+    # then
+    assert (page.status_code, page.context["action_form"]) == (200, None)
+    assert (response.status_code, _messages(response)) == (200, [])
+    event.refresh_from_db()
+    assert event.status == InboundStatus.FAILED
+    assert not MessageAction.objects.exists()
