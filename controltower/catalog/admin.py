@@ -1,6 +1,9 @@
+"""Catalog master data: addable and editable here (the catalog services upsert the same rows by
+natural key); prices, currencies and source identity are read-only once a row exists."""
+
 from __future__ import annotations
 
 from controltower.catalog.models import SKU, Channel, Location, Product, SKUCrossReference
 from controltower.core.admin_helpers import register_canonical
 
-register_canonical(Channel, Location, Product, SKU, SKUCrossReference)
+register_canonical(Channel, Location, Product, SKU, SKUCrossReference, service_only=False)

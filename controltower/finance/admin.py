@@ -1,3 +1,6 @@
+"""Finance: the chart of accounts, GL mappings and fiscal periods are configuration (addable);
+invoices, credit memos and journal entries are written only by the posting services."""
+
 from __future__ import annotations
 
 from controltower.core.admin_helpers import register_canonical
@@ -11,6 +14,5 @@ from controltower.finance.models import (
     JournalLine,
 )
 
-register_canonical(
-    GLAccount, GLMapping, FiscalPeriod, Invoice, CreditMemo, JournalEntry, JournalLine
-)
+register_canonical(GLAccount, GLMapping, FiscalPeriod, service_only=False)
+register_canonical(Invoice, CreditMemo, JournalEntry, JournalLine)

@@ -99,7 +99,12 @@ def test_orders_page_shows_new_orders_and_changes_live(web_server, browser_page,
 def test_orders_page_forbidden_to_executives(web_server, browser_page, exec_viewer) -> None:
     # given
     page = browser_page
-    # when
-    log_in(page, web_server.url, "erin.exec", "pw-erin.exec")
-    # then
-    expect(page.locator("body")).to_contain_text("403")
+    orders_url = f"{web_server.url}/orders/"
+    # when: an executive logs in on the way to the orders page
+    with page.expect_response(lambda r: r.url == orders_url) as answer:
+        log_in(page, web_server.url, "erin.exec", "pw-erin.exec")
+    # then: refused with Django's 403 page, and nothing of the orders page shown
+    assert answer.value.status == 403
+    assert page.url == orders_url
+    expect(page).to_have_title("403 Forbidden")
+    assert page.locator("body").inner_text().strip() == "403 Forbidden"

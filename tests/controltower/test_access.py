@@ -9,13 +9,18 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
+from controltower.accounts.roles import ROLES, roles_of
 from controltower.core.context import acting_as
+from controltower.exceptions.choices import ExceptionType
+from controltower.exceptions.services import open_exception
 from controltower.orders.models import Order
 from controltower.orders.services import upsert_channel_order
+from integrations.runtime.models import InboundEvent, MessageAction, OutboundMessage
 from integrations.woocommerce.translate import translate_order
 from tests.conftest import PERSONAS
-from tests.factories.integrations import web_channel
+from tests.factories.integrations import web_channel, woo_connection
 from tests.factories.woocommerce import woo_order
 
 ANONYMOUS = "anonymous"
@@ -32,6 +37,10 @@ def _page(anonymous: Expected, allowed: set[str], *, denied: int = 403) -> dict[
     return {ANONYMOUS: anonymous, **{p: 200 if p in allowed else denied for p in PERSONAS}}
 
 
+def _login_page(path: str, allowed: set[str]) -> dict[str, Expected]:
+    return _page((302, LOGIN + path), allowed)
+
+
 def _admin_page(path: str) -> dict[str, Expected]:
     to_login = (302, ADMIN_LOGIN + path)
     return {ANONYMOUS: to_login, **{p: 200 if p == ADM else to_login for p in PERSONAS}}
@@ -39,6 +48,8 @@ def _admin_page(path: str) -> dict[str, Expected]:
 
 _VIEWERS = {OPS, FIN, ADM}
 
+# Path templates are filled from the ``ids`` fixture: {order}, {exception}, {event}, {message},
+# {action}, {correlation}.
 ROUTES: dict[str, tuple[str, dict[str, Expected]]] = {
     "home": (
         "/",
@@ -51,11 +62,33 @@ ROUTES: dict[str, tuple[str, dict[str, Expected]]] = {
             OUT: 200,
         },
     ),
-    "order_list": ("/orders/", _page((302, LOGIN + "/orders/"), _VIEWERS)),
-    "order_detail": ("/orders/{order}/", _page((302, LOGIN + "/orders/{order}/"), _VIEWERS)),
+    "order_list": ("/orders/", _login_page("/orders/", _VIEWERS)),
+    "order_detail": ("/orders/{order}/", _login_page("/orders/{order}/", _VIEWERS)),
+    "exception_list": ("/exceptions/", _login_page("/exceptions/", _VIEWERS)),
+    "exception_detail": (
+        "/exceptions/{exception}/",
+        _login_page("/exceptions/{exception}/", _VIEWERS),
+    ),
+    "message_detail": (
+        "/integrations/messages/{message}/",
+        _login_page("/integrations/messages/{message}/", _VIEWERS),
+    ),
+    "event_detail": (
+        "/integrations/events/{event}/",
+        _login_page("/integrations/events/{event}/", _VIEWERS),
+    ),
     "api_orders": ("/api/v1/orders/", _page(401, _VIEWERS)),
     "api_order": ("/api/v1/orders/{order}/", _page(401, _VIEWERS)),
     "api_exceptions": ("/api/v1/exceptions/", _page(401, _VIEWERS)),
+    "api_exception": ("/api/v1/exceptions/{exception}/", _page(401, _VIEWERS)),
+    "api_inbound_events": ("/api/v1/inbound-events/", _page(401, _VIEWERS)),
+    "api_inbound_event": ("/api/v1/inbound-events/{event}/", _page(401, _VIEWERS)),
+    "api_outbound_messages": ("/api/v1/outbound-messages/", _page(401, _VIEWERS)),
+    "api_outbound_message": ("/api/v1/outbound-messages/{message}/", _page(401, _VIEWERS)),
+    "api_message_actions": ("/api/v1/message-actions/", _page(401, {OPS, ADM})),
+    "api_message_action": ("/api/v1/message-actions/{action}/", _page(401, {OPS, ADM})),
+    "api_backlog": ("/api/v1/backlog/", _page(401, _VIEWERS)),
+    "api_trace": ("/api/v1/traces/{correlation}/", _page(401, _VIEWERS)),
     "api_schema": ("/api/schema/", _page(401, set(PERSONAS))),
     "api_docs": ("/api/docs/", _page(401, set(PERSONAS))),
     "admin": ("/admin/", _admin_page("/admin/")),
@@ -74,11 +107,64 @@ ROUTES: dict[str, tuple[str, dict[str, Expected]]] = {
     ),
 }
 
+# URL names the matrix does not GET, each with where its access is tested instead. Everything
+# else the URL conf serves must be a row of ROUTES (the admin counts as one: its own gate).
+NOT_IN_MATRIX: dict[str, str] = {
+    "accounts:login": "public: the login tests below",
+    "accounts:logout": "POST only: the logout tests below",
+    "exceptions:exception_assign": "POST action: tests/controltower/exceptions/test_views.py",
+    "exceptions:exception_resolve": "POST action: tests/controltower/exceptions/test_views.py",
+    "exceptions:exception_ignore": "POST action: tests/controltower/exceptions/test_views.py",
+    "integrations:message_retry": "POST action: tests/controltower/exceptions/test_views.py",
+    "integrations:message_replay": "POST action: tests/controltower/exceptions/test_views.py",
+    "integrations:event_retry": "POST action: tests/controltower/exceptions/test_views.py",
+    "integrations:event_replay": "POST action: tests/controltower/exceptions/test_views.py",
+    "exception-assign": "POST action: tests/controltower/exceptions/test_api_actions.py",
+    "exception-resolve": "POST action: tests/controltower/exceptions/test_api_actions.py",
+    "exception-ignore": "POST action: tests/controltower/exceptions/test_api_actions.py",
+    "exception-retry": "POST action: tests/integrations/runtime/test_api_actions.py",
+    "exception-replay": "POST action: tests/integrations/runtime/test_api_actions.py",
+    "inboundevent-retry": "POST action: tests/integrations/runtime/test_api_actions.py",
+    "inboundevent-replay": "POST action: tests/integrations/runtime/test_api_actions.py",
+    "outboundmessage-retry": "POST action: tests/integrations/runtime/test_api_actions.py",
+    "outboundmessage-replay": "POST action: tests/integrations/runtime/test_api_actions.py",
+    "woocommerce:webhook_receive": "a shop, not a person: signed; tests/integrations/woocommerce",
+}
+
+SAMPLE_IDS = {
+    "order": 1,
+    "exception": 1,
+    "event": 1,
+    "message": 1,
+    "action": 1,
+    "correlation": "00000000-0000-0000-0000-000000000001",
+}
+
 MATRIX = [
     pytest.param(route, persona, id=f"{route}-{persona}")
     for route in ROUTES
     for persona in (*PERSONAS, ANONYMOUS)
 ]
+
+
+def _served_url_names(patterns: list[Any] | None = None, namespace: str = "") -> set[str]:
+    """Every URL name the real URL conf serves (the admin's whole include counts as "admin")."""
+    names: set[str] = set()
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            if pattern.namespace == "admin":
+                names.add("admin")
+                continue
+            inner = ":".join(filter(None, (namespace, pattern.namespace)))
+            names |= _served_url_names(pattern.url_patterns, inner)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            names.add(f"{namespace}:{pattern.name}" if namespace else pattern.name)
+    return names
+
+
+def _matrix_url_name(template: str) -> str:
+    name = resolve(template.format(**SAMPLE_IDS)).view_name
+    return "admin" if name.startswith("admin:") else name
 
 
 @pytest.fixture(autouse=True)
@@ -100,14 +186,46 @@ def order(db: None) -> Order:
     return _place()
 
 
+@pytest.fixture
+def ids(order: Order) -> dict[str, Any]:
+    """One row of each kind the pages show, so detail pages answer 200 to who may see them."""
+    connection = woo_connection()
+    event = InboundEvent.objects.create(
+        connection=connection, topic="order.updated", dedupe_key="access:1", body="{}"
+    )
+    message = OutboundMessage.objects.create(
+        connection=connection,
+        correlation_id=order.correlation_id,
+        kind="erp.sales_order.create",
+        idempotency_key="access:1",
+        payload={},
+    )
+    action = MessageAction.objects.create(
+        action="retry",
+        direction="outbound",
+        original_id=message.pk,
+        result_id=message.pk,
+        reason="x",
+    )
+    exception = open_exception(type=ExceptionType.STUCK_ORDER, dedupe_key="access:1", title="Stuck")
+    return {
+        "order": order.pk,
+        "exception": exception.pk,
+        "event": event.pk,
+        "message": message.pk,
+        "action": action.pk,
+        "correlation": order.correlation_id,
+    }
+
+
 # --- the role matrix ---------------------------------------------------------------------------
 @pytest.mark.parametrize(("route", "persona"), MATRIX)
 def test_access_matrix(
-    client: Client, request: pytest.FixtureRequest, order: Order, route: str, persona: str
+    client: Client, request: pytest.FixtureRequest, ids: dict[str, Any], route: str, persona: str
 ) -> None:
     # given
     template, answers = ROUTES[route]
-    url = template.format(order=order.pk)
+    url = template.format(**ids)
     expected = answers[persona]
     if persona != ANONYMOUS:
         client.force_login(request.getfixturevalue(persona))
@@ -116,21 +234,34 @@ def test_access_matrix(
     # then
     if isinstance(expected, tuple):
         status, location = expected
-        assert (response.status_code, response["Location"]) == (
-            status,
-            location.format(order=order.pk),
-        )
+        assert (response.status_code, response["Location"]) == (status, location.format(**ids))
     else:
         assert response.status_code == expected, response.content[:300]
 
 
-def test_access_matrix_covers_every_persona() -> None:
-    # given / when
+def test_access_matrix_covers_every_page_the_url_conf_serves() -> None:
+    # given: what the real URL conf serves
+    served = _served_url_names()
+    # when
+    in_matrix = {_matrix_url_name(template) for template, _ in ROUTES.values()}
+    # then: every page is a row (or has a reason not to be), and no reason is stale
+    assert served - in_matrix - set(NOT_IN_MATRIX) == set()
+    assert set(NOT_IN_MATRIX) - served == set()
+    assert set(NOT_IN_MATRIX) & in_matrix == set()
+
+
+@pytest.mark.django_db
+def test_access_matrix_covers_every_persona(request: pytest.FixtureRequest) -> None:
+    # given: the roles the product defines, and the roles the matrix's personas hold
+    held = {p: roles_of(request.getfixturevalue(p)) for p in PERSONAS}
+    # when
     missing = {
         route: {*PERSONAS, ANONYMOUS} - set(answers) for route, (_, answers) in ROUTES.items()
     }
-    # then
-    assert all(not m for m in missing.values()), missing
+    # then: one persona per role, one with no role, anonymous; each answered on every row
+    assert sorted(role for roles in held.values() for role in roles) == sorted(ROLES)
+    assert [p for p, roles in held.items() if not roles] == [OUT]
+    assert {route: m for route, m in missing.items() if m} == {}
 
 
 def test_order_detail_page_shows_the_order_to_ops(

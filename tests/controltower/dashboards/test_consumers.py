@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth.models import AnonymousUser, Group
+from django.contrib.auth.models import AnonymousUser, Group, User
 
 from controltower.core.context import acting_as
 from controltower.dashboards import consumers
@@ -74,20 +74,25 @@ def test_dashboard_consumer_pushes_new_order_row_to_ops(ops_user) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_dashboard_consumer_rechecks_permission_per_event(ops_user, monkeypatch) -> None:
-    async def scenario() -> bool:
-        # given: connected ops staff who then lose the ops role
-        communicator = communicator_for(ops_user)
-        connected, _ = await communicator.connect()
-        assert connected
-        await sync_to_async(ops_user.groups.remove)(
-            await sync_to_async(Group.objects.get)(name="ops")
-        )
+    async def scenario() -> tuple[Any, str, bool]:
+        # given: two ops staff connected; one of them then loses the ops role
+        leaver = await sync_to_async(User.objects.create_user)("lee.leaver")
+        ops = await sync_to_async(Group.objects.get)(name="ops")
+        await sync_to_async(leaver.groups.add)(ops)
+        stays, lost = communicator_for(ops_user), communicator_for(leaver)
+        assert (await stays.connect())[0] and (await lost.connect())[0]
+        await sync_to_async(leaver.groups.remove)(ops)
         monkeypatch.setattr(consumers, "PERMISSION_TTL_S", 0.0)
-        # when
-        await sync_to_async(accept)(5002)
-        nothing = await communicator.receive_nothing(timeout=1.5)
-        await communicator.disconnect()
-        return nothing
+        # when: an order is accepted and its push goes to the ops group
+        order = await sync_to_async(accept)(5002)
+        received = await stays.receive_from(timeout=5)
+        nothing = await lost.receive_nothing(timeout=1.5)
+        await stays.disconnect()
+        await lost.disconnect()
+        return order, received, nothing
 
-    # then
-    assert async_to_sync(scenario)()
+    order, received, nothing = async_to_sync(scenario)()
+    # then: the one who still may see orders got the row; the one who lost the role got nothing
+    assert f'id="order-{order.pk}"' in received
+    assert "5002" in received
+    assert nothing is True

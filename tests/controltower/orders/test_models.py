@@ -158,13 +158,39 @@ def test_transitions_table_covers_every_state() -> None:
 
 
 def test_transitions_terminal_states_have_no_exits() -> None:
-    # given / when
-    terminal = TERMINAL
+    # given: the ends of an order's life, named here rather than read from the table
+    terminal = {OrderState.CANCELLED, OrderState.REFUNDED}
+    # when
+    exits = {state: ALLOWED[state] for state in terminal}
     # then
-    assert terminal == {OrderState.CANCELLED, OrderState.REFUNDED}
-    for state in terminal:
-        assert ALLOWED[state] == frozenset()
-        assert not any(is_allowed(state, target) for target in OrderState)
+    assert exits == {OrderState.CANCELLED: frozenset(), OrderState.REFUNDED: frozenset()}
+    assert terminal == TERMINAL
+    assert [t for s in terminal for t in OrderState if is_allowed(s, t)] == []
+
+
+@pytest.mark.parametrize(
+    ("state", "some_exits"),
+    [
+        (OrderState.RECEIVED, {OrderState.ACCEPTED, OrderState.CANCELLED}),
+        (OrderState.PENDING_PAYMENT, {OrderState.ACCEPTED, OrderState.CANCELLED}),
+        (OrderState.ON_HOLD, {OrderState.ACCEPTED, OrderState.CANCELLED}),
+        (OrderState.ACCEPTED, {OrderState.REGISTERED, OrderState.CANCELLED}),
+        (OrderState.REGISTERED, {OrderState.SHIPPED, OrderState.CANCELLED}),
+        (OrderState.PARTIALLY_SHIPPED, {OrderState.SHIPPED}),
+        (OrderState.SHIPPED, {OrderState.COMPLETED, OrderState.REFUNDED}),
+        (OrderState.COMPLETED, {OrderState.REFUNDED}),
+        (OrderState.FAILED, {OrderState.PENDING_PAYMENT, OrderState.CANCELLED}),
+    ],
+)
+def test_transitions_non_terminal_state_has_its_exits(
+    state: OrderState, some_exits: set[OrderState]
+) -> None:
+    # given / when
+    exits = ALLOWED[state]
+    # then
+    assert some_exits <= exits
+    assert state not in TERMINAL
+    assert all(is_allowed(state, target) for target in some_exits)
 
 
 def test_transitions_no_state_moves_to_itself_or_back_to_received() -> None:
