@@ -13,6 +13,7 @@ from controltower.core.admin_helpers import (
     reason_of,
     run_service_action,
 )
+from integrations.runtime.actions import MessageActionError, replay_message, retry_message
 from integrations.runtime.models import (
     Connection,
     DeliveryAttempt,
@@ -20,7 +21,6 @@ from integrations.runtime.models import (
     MessageAction,
     OutboundMessage,
 )
-from integrations.runtime.services import MessageActionError, replay_message, retry_message
 
 
 class ConnectionForm(forms.ModelForm):
