@@ -37,6 +37,19 @@ def _name(address: dict[str, Any]) -> str:
     return " ".join(p for p in (address.get("first_name"), address.get("last_name")) if p).strip()
 
 
+TRASH_STATUS = "trash"  # what WooCommerce's REST API shows for a trashed order
+
+
+def order_id_of(payload: Any) -> int:
+    """The order id of any order body, including ``order.deleted``'s ``{"id": N}``."""
+    if not isinstance(payload, dict):
+        raise TranslationError("order payload must be a JSON object")
+    order_id = payload.get("id")
+    if isinstance(order_id, bool) or not isinstance(order_id, int) or order_id <= 0:
+        raise TranslationError("id: missing or not a positive integer")
+    return order_id
+
+
 def order_modified_at(payload: dict[str, Any]) -> datetime:
     return parse_gmt(payload.get("date_modified_gmt"), field="date_modified_gmt")
 
