@@ -22,8 +22,10 @@ class GeneratorMixin:
             with self._lock:
                 rng = self._rng
                 lines: list[tuple[dict[str, Any], int]] = []
-                for item in rng.sample(self._catalog, k=min(rng.randint(1, 4), len(self._catalog))):
-                    lines.append((item, rng.choices((1, 2, 3), weights=(75, 20, 5))[0]))
+                pool = self._purchasable()
+                for product in rng.sample(pool, k=min(rng.randint(1, 4), len(pool))):
+                    quantity = rng.choices((1, 2, 3), weights=(75, 20, 5))[0]
+                    lines.append((self._line_source(product), quantity))
                 billing, shipping = random_customer(rng)
                 extra = {
                     "customer_id": rng.choice([0, 0, rng.randint(2, 400)]),

@@ -22,9 +22,13 @@ from integrations.woocommerce.simulator.common import (
     WooOrder,
     invalid_param,
     money,
+    not_one_of,
     now_s,
     wc_error,
+    wp_bool,
 )
+
+ORDER_ORDERBY = ("date", "id", "include", "title", "slug", "modified")
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +75,10 @@ class OrdersMixin:
             "shipping_lines": d["shipping_lines"],
             "fee_lines": d["fee_lines"],
             "coupon_lines": d["coupon_lines"],
-            "refunds": d["refunds"],
+            "refunds": [
+                {"id": r.id, "reason": r.reason, "total": f"-{r.amount}"}
+                for r in sorted(order.refunds, key=lambda r: r.id, reverse=True)
+            ],
             "payment_url": (
                 f"{self.site_url}checkout/order-pay/{order.id}/"
                 f"?pay_for_order=true&key={d['order_key']}"
@@ -97,19 +104,8 @@ class OrdersMixin:
 
     def _catalog_lookup(self, line: dict[str, Any]) -> dict[str, Any] | None:
         """Resolve a REST line item (``sku`` or ``product_id`` [+ ``variation_id``])."""
-        sku = line.get("sku")
-        product_id = line.get("product_id") or 0
-        variation_id = line.get("variation_id") or 0
-        for item in self._catalog:
-            if sku:
-                if item["sku"] == sku:
-                    return item
-            elif variation_id:
-                if item["variation_id"] == variation_id and product_id in (0, item["product_id"]):
-                    return item
-            elif product_id and product_id == (item["variation_id"] or item["product_id"]):
-                return item
-        return None
+        product = self._find_purchasable(line)
+        return self._line_source(product) if product is not None else None
 
     def _build_line_item(self, item: dict[str, Any], quantity: int) -> dict[str, Any]:
         price = Decimal(item["price"])
@@ -205,9 +201,7 @@ class OrdersMixin:
 
     def _adjust_stock(self, order: WooOrder, sign: int) -> None:
         for line in order.data["line_items"]:
-            current = self._stock.get(line["sku"])
-            if current is not None:
-                self._stock[line["sku"]] = current + sign * int(line["quantity"])
+            self._adjust_sku_stock(line["sku"], sign * int(line["quantity"]))
 
     def _validate_line_specs(self, raw_lines: Any) -> list[tuple[dict[str, Any], int]] | Response:
         if raw_lines is None:
@@ -317,7 +311,7 @@ class OrdersMixin:
         if status is None:
             status = "processing" if set_paid else "pending"
         if status not in ORDER_STATUSES:
-            return invalid_param({"status": f"status is not one of {', '.join(ORDER_STATUSES)}."})
+            return invalid_param({"status": not_one_of("status", ORDER_STATUSES)})
         billing = self._address(payload.get("billing"), with_email=True)
         if billing["email"] and "@" not in billing["email"]:
             return invalid_param({"billing": "Invalid email address."})
@@ -370,36 +364,21 @@ class OrdersMixin:
         return json_response(body, 201, {"Location": self._rest_url(f"orders/{order.id}")})
 
     def list_orders(self, request: Request) -> Response:
-        errors: dict[str, str] = {}
-        gmt = (request.arg("dates_are_gmt") or "").lower() in ("1", "true", "yes")
-        filters = {
-            name: self._date_param(request, name, gmt, errors)
-            for name in ("after", "before", "modified_after", "modified_before")
-        }
-        statuses: list[str] = []
-        for raw in request.query.get("status", []) + request.query.get("status[]", []):
-            statuses.extend(s.strip() for s in raw.split(",") if s.strip())
-        bad = [s for s in statuses if s != "any" and s not in ORDER_STATUSES]
-        if bad:
-            errors["status"] = f"status[0] is not one of any, {', '.join(ORDER_STATUSES)}."
-        order_dir = (request.arg("order") or "desc").lower()
-        if order_dir not in ("asc", "desc"):
-            errors["order"] = "order is not one of asc and desc."
-        orderby = (request.arg("orderby") or "date").lower()
-        if orderby not in ("date", "id", "include", "title", "slug", "modified"):
-            errors["orderby"] = (
-                "orderby is not one of date, id, include, title, slug, and modified."
-            )
+        query = self._list_query(
+            request,
+            statuses=("any", "trash", *ORDER_STATUSES[:-1]),
+            orderby=ORDER_ORDERBY,
+            status_is_array=True,
+        )
+        if isinstance(query, Response):
+            return query
         customer = request.arg("customer")
         if customer is not None and not customer.isdigit():
-            errors["customer"] = "customer is not of type integer."
-        if errors:
-            return invalid_param(errors)
-        wanted = set(statuses) - {"any"}
+            return invalid_param({"customer": "customer is not of type integer."})
+        wanted = set(query.statuses) - {"any"}
         with self._lock:
-            orders = list(self._orders.values())
             selected = []
-            for order in orders:
+            for order in self._orders.values():
                 status = order.data["status"]
                 if wanted and status not in wanted:
                     continue
@@ -407,25 +386,25 @@ class OrdersMixin:
                     continue
                 if customer is not None and order.data["customer_id"] != int(customer):
                     continue
-                if filters["after"] and not order.created > filters["after"]:
-                    continue
-                if filters["before"] and not order.created < filters["before"]:
-                    continue
-                if filters["modified_after"] and not order.modified > filters["modified_after"]:
-                    continue
-                if filters["modified_before"] and not order.modified < filters["modified_before"]:
+                if not query.keeps(
+                    id=order.id,
+                    created=order.created,
+                    modified=order.modified,
+                    text=_search_text(order),
+                ):
                     continue
                 selected.append(order)
-
-            def sort_key(o: WooOrder) -> tuple[Any, int]:
-                if orderby == "date":
-                    return (o.created, o.id)
-                if orderby == "modified":
-                    return (o.modified, o.id)
-                return (o.id, o.id)
-
-            selected.sort(key=sort_key, reverse=order_dir == "desc")
-            page = self._paginate(request, selected, "orders")
+            selected = query.sort(
+                selected,
+                {
+                    "id": lambda o: o.id,
+                    "date": lambda o: o.created,
+                    "modified": lambda o: o.modified,
+                    "title": lambda o: o.id,
+                    "slug": lambda o: o.id,
+                },
+            )
+            page = self._paginate(request, selected, "orders", offset=query.offset)
             if isinstance(page, Response):
                 return page
             items, headers = page
@@ -445,7 +424,7 @@ class OrdersMixin:
         order_id = int(request.params["order_id"])
         status = payload.get("status")
         if status is not None and status not in ORDER_STATUSES:
-            return invalid_param({"status": f"status is not one of {', '.join(ORDER_STATUSES)}."})
+            return invalid_param({"status": not_one_of("status", ORDER_STATUSES)})
         with self._lock:
             order = self._orders.get(order_id)
             if order is None:
@@ -498,7 +477,9 @@ class OrdersMixin:
 
     def delete_order(self, request: Request) -> Response:
         order_id = int(request.params["order_id"])
-        force = (request.arg("force") or "").lower() in ("1", "true", "yes")
+        force = wp_bool(request.arg("force"))
+        if force is None and request.arg("force") is not None:
+            return invalid_param({"force": "force is not of type boolean."})
         with self._lock:
             order = self._orders.get(order_id)
             if order is None:
@@ -507,8 +488,37 @@ class OrdersMixin:
                 body = self.render_order(order)
                 del self._orders[order_id]
             else:
+                if order.data["status"] == "trash":
+                    return wc_error(
+                        "woocommerce_rest_already_trashed",
+                        "The shop_order has already been deleted.",
+                        410,
+                    )
+                order.trashed_from = order.data["status"]
                 order.data["status"] = "trash"
                 order.modified = now_s()
                 body = self.render_order(order)
         self._fire("order.deleted", order_id, deleted_payload={"id": order_id})
         return json_response(body)
+
+    def restore_order(self, order_id: int) -> dict[str, Any] | None:
+        """Untrash an order back to the status it had (the REST API has no untrash)."""
+        with self._lock:
+            order = self._orders.get(order_id)
+            if order is None or order.data["status"] != "trash":
+                return None
+            order.data["status"] = order.trashed_from or "pending"
+            order.trashed_from = None
+            order.modified = now_s()
+            body = self.render_order(order)
+        self._fire("order.restored", order_id)
+        return body
+
+
+def _search_text(order: WooOrder) -> str:
+    d = order.data
+    parts = [str(order.id), d["billing"].get("email", ""), d["transaction_id"]]
+    for key in ("billing", "shipping"):
+        parts += [d[key].get(f) or "" for f in ("first_name", "last_name", "company", "city")]
+    parts += [line["name"] + " " + line["sku"] for line in d["line_items"]]
+    return " ".join(parts)

@@ -1,26 +1,27 @@
 """WooCommerce simulator: REST API v3 (``/wp-json/wc/v3/``) and Hookshot webhook deliveries.
 
 Speaks the real WooCommerce wire formats (order JSON, pagination headers, error bodies, webhook
-headers and HMAC signature) so that the Control Tower adapter cannot tell it from a shop.
-See docs/simulators.md.
+headers and HMAC signature) and authenticates the way a shop does (auth.py), so that the Control
+Tower adapter and WooCommerce's own Python client cannot tell it from a shop. This module wires
+the app; each resource lives in its own module. See docs/simulators.md.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import json
 import logging
 import queue
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, tzinfo
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from integrations.simkit import JsonHTTPServer, Request, Response, json_response
+from integrations.woocommerce.simulator.auth import PERMISSION_ERRORS, ApiKey, Authenticator
 from integrations.woocommerce.simulator.catalog import (
     DEFAULT_CATALOG,
     GeneratorMixin,
@@ -37,8 +38,12 @@ from integrations.woocommerce.simulator.common import (
     WooOrder,
     wc_error,
 )
+from integrations.woocommerce.simulator.notes import NotesMixin
 from integrations.woocommerce.simulator.orders import OrdersMixin
-from integrations.woocommerce.simulator.products import ProductsMixin
+from integrations.woocommerce.simulator.products import ProductsMixin, WooProduct
+from integrations.woocommerce.simulator.refunds import RefundsMixin
+from integrations.woocommerce.simulator.tls import self_signed_pair, server_context
+from integrations.woocommerce.simulator.variations import VariationsMixin
 from integrations.woocommerce.simulator.webhooks import (
     DeliveryJob,
     Webhook,
@@ -55,6 +60,7 @@ __all__ = [
     "Webhook",
     "WooCommerceSimulator",
     "WooOrder",
+    "WooProduct",
     "delivery_id_for",
     "normalize_catalog",
     "random_customer",
@@ -65,9 +71,22 @@ logger = logging.getLogger(__name__)
 
 
 class WooCommerceSimulator(
-    OrdersMixin, ProductsMixin, WebhooksMixin, GeneratorMixin, RestHelpers, JsonHTTPServer
+    OrdersMixin,
+    RefundsMixin,
+    NotesMixin,
+    ProductsMixin,
+    VariationsMixin,
+    WebhooksMixin,
+    GeneratorMixin,
+    RestHelpers,
+    JsonHTTPServer,
 ):
-    """In-memory WooCommerce shop speaking REST API v3 and delivering webhooks."""
+    """In-memory WooCommerce shop speaking REST API v3 and delivering webhooks.
+
+    ``tls=True`` serves https with a self-signed certificate made at start (its path is
+    ``tls_cert``, for clients to trust), or with ``tls_cert``/``tls_key`` given. Over https
+    WooCommerce also accepts Basic auth and ``consumer_key``/``consumer_secret`` parameters.
+    """
 
     fault_prefix = "/wp-json/"
     name = "woocommerce-simulator"
@@ -87,11 +106,28 @@ class WooCommerceSimulator(
         seed: int | None = None,
         delivery_timeout: float = 5.0,
         first_order_id: int = 1001,
+        tls: bool = False,
+        tls_cert: str | Path | None = None,
+        tls_key: str | Path | None = None,
+        key_permissions: str = "read_write",
     ) -> None:
         super().__init__(host=host, port=port, fault_plan=WooFaultPlan())
+        self.tls = bool(tls or tls_cert)
+        self.tls_cert: Path | None = None
+        if self.tls:
+            if tls_cert and tls_key:
+                cert, key = Path(tls_cert), Path(tls_key)
+            else:
+                cert, key = self_signed_pair(host)
+            self.tls_cert = cert
+            self._httpd.socket = server_context(cert, key).wrap_socket(
+                self._httpd.socket, server_side=True
+            )
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
         self.site_url = (site_url or self.url).rstrip("/") + "/"
+        self.api_key = ApiKey(consumer_key, consumer_secret, permissions=key_permissions)
+        self.authenticator = Authenticator(self.api_key, home_url=self.site_url, is_ssl=self.tls)
         try:
             self.tz: tzinfo = ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -102,14 +138,14 @@ class WooCommerceSimulator(
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
         self._catalog: list[dict[str, Any]] = normalize_catalog(catalog or DEFAULT_CATALOG)
-        self._stock: dict[str, int | None] = {}
         self._orders: dict[int, WooOrder] = {}
         self._webhooks: dict[int, Webhook] = {}
         self._next_order_id = first_order_id
         self._next_item_id = 1
         self._next_meta_id = 1
         self._next_webhook_id = 1
-        self._reset_stock()
+        self._next_note_id = 1
+        self._load_products(self._catalog)
 
         self._deliveries_lock = threading.Lock()
         self._deliveries: list[dict[str, Any]] = []
@@ -120,35 +156,67 @@ class WooCommerceSimulator(
         self._rate = max(0.0, float(rate))
         self._rate_wake = threading.Event()
         self._rate_thread: threading.Thread | None = None
+        self._register_routes()
 
+    @property
+    def url(self) -> str:
+        base = super().url
+        return base.replace("http://", "https://", 1) if getattr(self, "tls", False) else base
+
+    def _register_routes(self) -> None:
         p = REST_PREFIX
-        self.route("GET", rf"{p}/orders/?", self._authed(self.list_orders))
-        self.route("POST", rf"{p}/orders/?", self._authed(self.create_order))
-        order = rf"{p}/orders/(?P<order_id>\d+)/?"
-        self.route("GET", order, self._authed(self.get_order))
-        for method in ("PUT", "PATCH", "POST"):
-            self.route(method, order, self._authed(self.update_order))
-        self.route("DELETE", order, self._authed(self.delete_order))
-        self.route("GET", rf"{p}/products/?", self._authed(self.list_products))
-        self.route("GET", rf"{p}/products/(?P<product_id>\d+)/?", self._authed(self.get_product))
-        self.route(
-            "GET",
-            rf"{p}/products/(?P<product_id>\d+)/variations/?",
-            self._authed(self.list_variations),
-        )
-        self.route("GET", rf"{p}/webhooks/?", self._authed(self.list_webhooks))
-        self.route("POST", rf"{p}/webhooks/?", self._authed(self.create_webhook))
+        writes = ("PUT", "PATCH", "POST")
+        rest = self._rest
+        rest("GET", rf"{p}/orders/?", self.list_orders, "list")
+        rest("POST", rf"{p}/orders/?", self.create_order, "create")
+        order = rf"{p}/orders/(?P<order_id>\d+)"
+        rest("GET", rf"{order}/?", self.get_order, "view")
+        for method in writes:
+            rest(method, rf"{order}/?", self.update_order, "edit")
+        rest("DELETE", rf"{order}/?", self.delete_order, "delete")
+        rest("GET", rf"{order}/refunds/?", self.list_refunds, "list")
+        rest("POST", rf"{order}/refunds/?", self.create_refund, "create")
+        rest("GET", rf"{order}/refunds/(?P<refund_id>\d+)/?", self.get_refund, "view")
+        rest("DELETE", rf"{order}/refunds/(?P<refund_id>\d+)/?", self.delete_refund, "delete")
+        rest("GET", rf"{order}/notes/?", self.list_notes, "list")
+        rest("POST", rf"{order}/notes/?", self.create_note, "create")
+        rest("GET", rf"{order}/notes/(?P<note_id>\d+)/?", self.get_note, "view")
+        rest("DELETE", rf"{order}/notes/(?P<note_id>\d+)/?", self.delete_note, "delete")
+
+        rest("GET", rf"{p}/products/?", self.list_products, "list")
+        rest("POST", rf"{p}/products/?", self.create_product, "create")
+        for method in writes:
+            rest(method, rf"{p}/products/batch/?", self.batch_products, "batch")
+        product = rf"{p}/products/(?P<product_id>\d+)"
+        rest("GET", rf"{product}/?", self.get_product, "view")
+        for method in writes:
+            rest(method, rf"{product}/?", self.update_product, "edit")
+        rest("DELETE", rf"{product}/?", self.delete_product, "delete")
+        rest("GET", rf"{product}/variations/?", self.list_variations, "list")
+        rest("POST", rf"{product}/variations/?", self.create_variation, "create")
+        for method in writes:
+            rest(method, rf"{product}/variations/batch/?", self.batch_variations, "batch")
+        variation = rf"{product}/variations/(?P<variation_id>\d+)/?"
+        rest("GET", variation, self.get_variation, "view")
+        for method in writes:
+            rest(method, variation, self.update_variation, "edit")
+        rest("DELETE", variation, self.delete_variation, "delete")
+
+        rest("GET", rf"{p}/webhooks/?", self.list_webhooks, "list")
+        rest("POST", rf"{p}/webhooks/?", self.create_webhook, "create")
         webhook = rf"{p}/webhooks/(?P<webhook_id>\d+)/?"
-        self.route("GET", webhook, self._authed(self.get_webhook))
-        for method in ("PUT", "PATCH", "POST"):
-            self.route(method, webhook, self._authed(self.update_webhook))
-        self.route("DELETE", webhook, self._authed(self.delete_webhook))
+        rest("GET", webhook, self.get_webhook, "view")
+        for method in writes:
+            rest(method, webhook, self.update_webhook, "edit")
+        rest("DELETE", webhook, self.delete_webhook, "delete")
 
         self.route("GET", r"/_sim/state", self.sim_state)
         self.route("GET", r"/_sim/deliveries", self.sim_deliveries)
         self.route("GET", r"/_sim/catalog", self.sim_get_catalog)
         self.route("POST", r"/_sim/catalog", self.sim_set_catalog)
         self.route("POST", r"/_sim/orders", self.sim_generate_orders)
+        self.route("POST", r"/_sim/orders/(?P<order_id>\d+)/restore", self.sim_restore_order)
+        self.route("POST", r"/_sim/products/(?P<product_id>\d+)/restore", self.sim_restore_product)
         self.route("GET", r"/_sim/rate", self.sim_get_rate)
         self.route("POST", r"/_sim/rate", self.sim_set_rate)
 
@@ -178,7 +246,9 @@ class WooCommerceSimulator(
             self._next_item_id = 1
             self._next_meta_id = 1
             self._next_webhook_id = 1
-            self._reset_stock()
+            self._next_note_id = 1
+            self._load_products(self._catalog)
+            self.api_key.nonces.clear()
         with self._deliveries_lock:
             self._deliveries.clear()
         while True:
@@ -187,43 +257,30 @@ class WooCommerceSimulator(
             except queue.Empty:
                 break
 
-    def _reset_stock(self) -> None:
-        self._stock = {item["sku"]: item["stock_quantity"] for item in self._catalog}
+    # -- authentication and errors --------------------------------------------------------
 
-    # -- helpers --------------------------------------------------------------------------
+    def _rest(
+        self, method: str, pattern: str, handler: Callable[[Request], Response], action: str
+    ) -> None:
+        code, message = PERMISSION_ERRORS[action]
 
-    def _authed(self, handler: Any) -> Any:
-        def wrapper(request: Request) -> Response:
-            if not self._authorized(request):
-                return wc_error(
-                    "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.", 401
-                )
+        def authed(request: Request) -> Response:
+            ok, error = self.authenticator.authenticate(request)
+            if error is not None:
+                return wc_error(error.code, error.message, error.status)
+            if not ok:
+                return wc_error(code, message, 401)
             return handler(request)
 
-        return wrapper
-
-    def _authorized(self, request: Request) -> bool:
-        key = secret = None
-        header = request.header("Authorization") or ""
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() == "basic" and encoded:
-            try:
-                decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
-                return False
-            key, _, secret = decoded.partition(":")
-        else:
-            key, secret = request.arg("consumer_key"), request.arg("consumer_secret")
-        if not key or secret is None:
-            return False
-        return hmac.compare_digest(
-            key.encode(), self.consumer_key.encode()
-        ) and hmac.compare_digest(secret.encode(), self.consumer_secret.encode())
+        self.route(method, pattern, authed)
 
     def error_response(self, request: Request, status: int, message: str) -> Response:
         if not request.path.startswith("/wp-json/"):
             return super().error_response(request, status, message)
         if status in (404, 405):
+            _, error = self.authenticator.authenticate(request)
+            if error is not None:
+                return wc_error(error.code, error.message, error.status)
             return wc_error(
                 "rest_no_route", "No route was found matching the URL and request method.", 404
             )
@@ -242,11 +299,13 @@ class WooCommerceSimulator(
             orders_by_status = Counter(o.data["status"] for o in self._orders.values())
             webhooks_by_status = Counter(w.status for w in self._webhooks.values())
             order_count, webhook_count = len(self._orders), len(self._webhooks)
+            product_count = len(self._products)
         deliveries = self.deliveries()
         return json_response(
             {
                 "orders": order_count,
                 "orders_by_status": dict(orders_by_status),
+                "products": product_count,
                 "webhooks": webhook_count,
                 "webhooks_by_status": dict(webhooks_by_status),
                 "deliveries": len(deliveries),
@@ -276,7 +335,7 @@ class WooCommerceSimulator(
             return json_response({"error": str(exc)}, 400)
         with self._lock:
             self._catalog = catalog
-            self._reset_stock()
+            self._load_products(catalog)
         return json_response({"items": len(catalog)})
 
     def sim_generate_orders(self, request: Request) -> Response:
@@ -306,3 +365,15 @@ class WooCommerceSimulator(
             return json_response({"error": "rate must be a number >= 0 (orders/second)"}, 400)
         self.set_rate(rate)
         return json_response({"rate": self._rate})
+
+    def sim_restore_order(self, request: Request) -> Response:
+        body = self.restore_order(int(request.params["order_id"]))
+        if body is None:
+            return json_response({"error": "no trashed order with that id"}, 404)
+        return json_response(body)
+
+    def sim_restore_product(self, request: Request) -> Response:
+        body = self.restore_product(int(request.params["product_id"]))
+        if body is None:
+            return json_response({"error": "no trashed product with that id"}, 404)
+        return json_response(body)

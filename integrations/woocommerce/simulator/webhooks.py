@@ -76,7 +76,8 @@ class DeliveryJob:
 
 
 class WebhooksMixin:
-    def render_webhook(self, webhook: Webhook, with_secret: bool = False) -> dict[str, Any]:
+    def render_webhook(self, webhook: Webhook) -> dict[str, Any]:
+        """The webhook as the REST API shows it; ``secret`` is write-only, never echoed."""
         body: dict[str, Any] = {
             "id": webhook.id,
             "name": webhook.name,
@@ -95,8 +96,6 @@ class WebhooksMixin:
                 "collection": [{"href": self._rest_url("webhooks")}],
             },
         }
-        if with_secret:
-            body["secret"] = webhook.secret
         return body
 
     @staticmethod
@@ -154,7 +153,7 @@ class WebhooksMixin:
             )
             self._next_webhook_id += 1
             self._webhooks[webhook.id] = webhook
-            body = self.render_webhook(webhook, with_secret=True)
+            body = self.render_webhook(webhook)
         if status == "active":
             self._delivery_queue.put(DeliveryJob(kind="ping", webhook_id=webhook.id))
         logger.info("webhook %s created: %s -> %s", webhook.id, topic, delivery_url)
@@ -179,9 +178,7 @@ class WebhooksMixin:
             webhook = self._webhooks.get(int(request.params["webhook_id"]))
             if webhook is None:
                 return wc_error("woocommerce_rest_shop_webhook_invalid_id", "Invalid ID.", 404)
-            return json_response(
-                self.render_webhook(webhook, with_secret=request.arg("context") == "edit")
-            )
+            return json_response(self.render_webhook(webhook))
 
     def update_webhook(self, request: Request) -> Response:
         payload = self._parse_json_object(request)
@@ -215,7 +212,7 @@ class WebhooksMixin:
                     ping = True
                 webhook.status = payload["status"]
             webhook.modified = now_s()
-            body = self.render_webhook(webhook, with_secret=True)
+            body = self.render_webhook(webhook)
         if ping:
             self._delivery_queue.put(DeliveryJob(kind="ping", webhook_id=webhook.id))
         return json_response(body)
@@ -320,7 +317,7 @@ class WebhooksMixin:
         else:
             payload: dict[str, Any] | None = job.deleted_payload
             if payload is None:
-                payload = self.get_order_json(job.resource_id) or {"id": job.resource_id}
+                payload = self._resource_json(webhook.resource, job.resource_id)
             body = php_json(payload)
             headers = {
                 "Content-Type": "application/json",
@@ -347,7 +344,8 @@ class WebhooksMixin:
             "webhook_id": webhook.id,
             "delivery_id": delivery_id,
             "topic": webhook.topic,
-            "order_id": None if ping else job.resource_id,
+            "order_id": None if ping or webhook.resource != "order" else job.resource_id,
+            "resource_id": None if ping else job.resource_id,
             "status_code": status_code,
             "success": success,
             "error": error,
@@ -385,6 +383,15 @@ class WebhooksMixin:
             record["order_id"],
             status_code or error,
         )
+
+    def _resource_json(self, resource: str, resource_id: int) -> dict[str, Any]:
+        """``build_payload``: the resource as ``GET /wc/v3/<resource>s/<id>`` renders it."""
+        with self._lock:
+            if resource == "order" and resource_id in self._orders:
+                return self.render_order(self._orders[resource_id])
+            if resource == "product" and resource_id in self._products:
+                return self._product_json(self._products[resource_id])
+        return {"id": resource_id}
 
     def deliveries(self) -> list[dict[str, Any]]:
         with self._deliveries_lock:
