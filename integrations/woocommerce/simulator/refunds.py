@@ -266,7 +266,10 @@ class RefundsMixin:
                 "total": money(-total),
                 "total_tax": money(-tax),
                 "taxes": taxes,
-                "meta_data": [],
+                # WooCommerce names the order item a refund line gives back in this meta.
+                "meta_data": [
+                    {"id": self._meta_id(), "key": "_refunded_item_id", "value": str(item["id"])}
+                ],
             }
             if "method_id" in item:
                 shipping.append(
