@@ -77,10 +77,18 @@ def handle_product_event(event: InboundEvent) -> uuid.UUID | None:
     if not isinstance(payload, dict):
         raise TranslationError("product payload must be a JSON object")
     source_system = source_system_for(connection)
-    if event.topic == "product.deleted" or set(payload) == {"id"}:
+    id_only = set(payload) == {"id"}
+    if event.topic == "product.deleted" or id_only:
         product_id = payload.get("id")
         if isinstance(product_id, bool) or not isinstance(product_id, int) or product_id <= 0:
             raise TranslationError("id: missing or not a positive integer")
+    if id_only and event.topic != "product.deleted":
+        _queue_sync(connection.pk, product_id)
+        logger.info(
+            "%s for product %s carried only its id: read from the store", event.topic, product_id
+        )
+        return None
+    if event.topic == "product.deleted":
         skus = deactivate_channel_product(
             system=SystemKind.WOOCOMMERCE,
             source_system=source_system,
@@ -191,6 +199,8 @@ def pull_products(connection: Connection) -> SyncRun:
             }
             for page in paginate(client, "/products", params):
                 for payload in page:
+                    if isinstance(payload, dict) and payload.get("type") == "variation":
+                        continue  # read with its parent
                     counts["fetched"] += 1
                     try:
                         result = apply_channel_product(_read(connection, payload, client))
