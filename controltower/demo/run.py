@@ -19,7 +19,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from base64 import b64encode
 from pathlib import Path
 from typing import Any
 
@@ -109,15 +108,51 @@ def wait_http(url: str, *, timeout: float = 60.0) -> None:
 
 
 def woo_request(base: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    auth = b64encode(f"{WOO_KEY}:{WOO_SECRET_KEY}".encode()).decode()
-    request = urllib.request.Request(
-        f"{base}{path}",
-        method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"},
+    """A call to the store as a real shop wants it over plain http: OAuth 1.0a, HMAC-SHA256."""
+    import httpx
+
+    from integrations.woocommerce.client import SIGNATURE_HMAC_SHA256, WooOAuth1Auth
+
+    auth = WooOAuth1Auth(
+        WOO_KEY,
+        client_secret=WOO_SECRET_KEY,
+        signature_method=SIGNATURE_HMAC_SHA256,
+        signature_type="QUERY",
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read() or b"null")
+    if path.startswith("/_sim/"):
+        response = httpx.request(method, f"{base}{path}", json=body, timeout=10)
+    else:
+        response = httpx.request(method, f"{base}{path}", json=body, auth=auth, timeout=10)
+    response.raise_for_status()
+    return response.json() if response.content else None
+
+
+class StoreTrash:
+    """Now and then the store trashes a recent order (``DELETE /orders/<id>`` → ``order.deleted``),
+    so deleted orders can be watched arriving: cancelled here, and in the ERP while possible."""
+
+    def __init__(self, woo_url: str, *, every_s: float = 25.0) -> None:
+        self.woo_url = woo_url
+        self.every_s = every_s
+        self.next_at = time.monotonic() + every_s
+        self.trashed = 0
+
+    def tick(self) -> None:
+        if time.monotonic() < self.next_at:
+            return
+        self.next_at += self.every_s
+        try:
+            recent = woo_request(self.woo_url, "GET", "/wp-json/wc/v3/orders?per_page=5")
+            victims = [o for o in recent or [] if o.get("status") not in ("trash", "completed")]
+            if len(victims) < 2:
+                return
+            victim = victims[1]
+            woo_request(self.woo_url, "DELETE", f"/wp-json/wc/v3/orders/{victim['id']}")
+        except Exception as exc:  # the demo keeps going; the store may be busy
+            say(f"store trash skipped: {type(exc).__name__}: {exc}")
+            return
+        self.trashed += 1
+        say(f"the store trashed order #{victim['id']} (order.deleted on its way)")
 
 
 def status_line() -> str:
@@ -349,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_http(f"{web_url}/accounts/login/")
         hooks = woo_request(woo_url, "GET", "/wp-json/wc/v3/webhooks")
         delivery_url = f"{web_url}/hooks/woocommerce/woo-web/"
-        for topic in ("order.created", "order.updated"):
+        for topic in ("order.created", "order.updated", "order.deleted", "order.restored"):
             if not any(h["topic"] == topic and h["delivery_url"] == delivery_url for h in hooks):
                 woo_request(
                     woo_url,
@@ -379,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.chaos:
             say("  chaos is on: a poison order, then ERP 503s, 429s and a slow answer (--no-chaos)")
         chaos = Chaos(erp_url, web_url) if args.chaos else None
+        trash = StoreTrash(woo_url)
+        say("  the store trashes an order every ~25 s: watch it arrive as cancelled")
         started = time.monotonic()
         next_status = started
         while not stopping:
@@ -390,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             if chaos is not None:
                 chaos.tick()
+            trash.tick()
             if time.monotonic() >= next_status:
                 from django.db import close_old_connections
 

@@ -27,7 +27,7 @@ import hmac
 import json
 import logging
 from collections.abc import Generator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -38,8 +38,8 @@ from authlib.oauth1.rfc5849.signature import generate_signature_base_string
 from authlib.oauth1.rfc5849.util import escape
 from authlib.oauth1.rfc5849.wrapper import OAuth1Request
 
-from integrations.runtime.http import client_for
-from integrations.runtime.models import Connection
+if TYPE_CHECKING:  # importable without Django set up (the demo signs its own setup calls)
+    from integrations.runtime.models import Connection
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +144,8 @@ def auth_for(connection: Connection) -> httpx.Auth:
 
 def woo_client(connection: Connection) -> httpx.Client:
     """An httpx client on ``<base_url>/wp-json/wc/v3`` with the connection's timeouts and auth."""
+    from integrations.runtime.http import client_for
+
     client = client_for(connection)
     client.base_url = connection.base_url.rstrip("/") + API
     client.auth = auth_for(connection)
