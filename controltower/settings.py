@@ -210,6 +210,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "woocommerce.rearm_webhooks",
         "schedule": env_float("CT_WOO_REARM_S", 300.0),
     },
+    "woocommerce.pull_products": {
+        "task": "woocommerce.pull_products",
+        "schedule": env_float("CT_WOO_PRODUCTS_S", 900.0),
+    },
+    "woocommerce.detail_refunds": {
+        "task": "woocommerce.detail_refunds",
+        "schedule": env_float("CT_WOO_REFUND_SWEEP_S", 120.0),
+    },
 }
 
 # --- API -----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from controltower.api.trace import trace_view
 urlpatterns = [
     path("", include("controltower.orders.api.urls")),
     path("", include("controltower.exceptions.api.urls")),
+    path("", include("controltower.returns.api.urls")),
     path("", include("integrations.runtime.api.urls")),
     path("traces/<uuid:correlation_id>/", trace_view, name="trace"),
 ]

@@ -9,10 +9,13 @@ the contextvar actor (see ``controltower.core.context.acting_as``).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db import models, transaction
+from django.db.models import Q
 
 from controltower.catalog.models import SKU, Channel, Location, Product, SKUCrossReference
 from controltower.core.models import stamp
@@ -163,3 +166,194 @@ def upsert_sku_cross_reference(*, sku: SKU, system: str, system_code: str) -> SK
         reason="SKU cross reference",
     )
     return reference
+
+
+# --- master data from a channel (a WooCommerce store) -----------------------------------------
+@dataclass(frozen=True)
+class ChannelSKUData:
+    """One sellable item as a channel holds it: a simple product, or one variation."""
+
+    external_id: str  # the channel's id for it (a WooCommerce product or variation id)
+    code: str
+    name: str
+    attributes: dict[str, str]
+    price: Decimal
+    currency: str
+    is_active: bool = True
+    barcode: str = ""  # empty: keep the barcode we hold
+    source_updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ChannelProductData:
+    """A channel's product: a simple product (one SKU) or a variable parent (its variations).
+
+    ``skus`` of a variable parent may be empty when only the parent is known yet (a webhook
+    carries the parent; its variations are read afterwards).
+    """
+
+    system: str  # a SystemKind
+    source_system: str  # e.g. "woocommerce:woo-web"
+    external_id: str
+    code: str
+    name: str
+    category: str = ""
+    tax_class: str = "standard"
+    is_variable: bool = False
+    skus: tuple[ChannelSKUData, ...] = ()
+    source_updated_at: datetime | None = None
+
+
+@dataclass
+class ProductSync:
+    product: Product
+    created: bool = False
+    changed: bool = False
+    stale: bool = False
+    skus: list[SKU] = field(default_factory=list)
+
+
+def _xref_external_id(data: ChannelProductData, sku: ChannelSKUData) -> str:
+    """Where the channel files a SKU: ``<product>`` or ``<parent>/<variation>``."""
+    if data.is_variable:
+        return f"{data.external_id}/{sku.external_id}"
+    return data.external_id
+
+
+def _held_skus(data: ChannelProductData) -> dict[str, SKU]:
+    """The SKUs we already hold for the channel's items, by the channel's id for each."""
+    references = SKUCrossReference.objects.filter(
+        system=data.system, system_code__in=[s.external_id for s in data.skus]
+    ).select_related("sku")
+    held = {ref.system_code: ref.sku for ref in references}
+    by_code = {
+        sku.code: sku
+        for sku in SKU.objects.filter(
+            code__in=[s.code for s in data.skus if s.external_id not in held]
+        )
+    }
+    for item in data.skus:
+        if item.external_id not in held and item.code in by_code:
+            held[item.external_id] = by_code[item.code]
+    return held
+
+
+def _find_product(data: ChannelProductData, held: dict[str, SKU]) -> Product | None:
+    product = (
+        Product.objects.select_for_update()
+        .filter(source_system=data.source_system, external_id=data.external_id)
+        .first()
+    )
+    if product is not None:
+        return product
+    for sku in held.values():
+        return Product.objects.select_for_update().get(pk=sku.product_id)
+    references = SKUCrossReference.objects.filter(
+        source_system=data.source_system, external_id__startswith=f"{data.external_id}/"
+    ).select_related("sku")
+    for reference in references:
+        return Product.objects.select_for_update().get(pk=reference.sku.product_id)
+    return None
+
+
+@domain_service
+@transaction.atomic
+def apply_channel_product(data: ChannelProductData) -> ProductSync:
+    """Bring a channel's product and its SKUs into the catalog; idempotent.
+
+    A product or SKU is found by where the channel files it (its cross reference), else by SKU
+    code, else created under the channel's identity. Only differing fields are written, so the
+    same data applied twice writes no history. Data older than what we hold is refused (stale).
+    """
+    reason = f"from {data.source_system}"
+    held = _held_skus(data)
+    product = _find_product(data, held)
+    result: ProductSync
+    values = {"name": data.name[:255], "category": data.category[:100], "tax_class": data.tax_class}
+    if product is None:
+        product = Product(
+            source_system=data.source_system,
+            external_id=data.external_id,
+            source_updated_at=data.source_updated_at,
+            **values,
+        )
+        stamp(product, f"{reason}: created")
+        product.save()
+        result = ProductSync(product=product, created=True, changed=True)
+    elif product.is_stale(data.source_updated_at):
+        return ProductSync(product=product, stale=True)
+    else:
+        if data.source_updated_at is not None:
+            values["source_updated_at"] = data.source_updated_at
+        product, changed = _upsert(Product, lookup={"pk": product.pk}, values=values, reason=reason)
+        result = ProductSync(product=product, changed=changed)
+
+    for item in data.skus:
+        sku = held.get(item.external_id)
+        if sku is not None and sku.is_stale(item.source_updated_at):
+            result.skus.append(sku)
+            continue
+        sku_values: dict[str, Any] = {
+            "product": product,
+            "name": item.name[:255],
+            "attributes": item.attributes,
+            "price_amount": item.price,
+            "currency": item.currency,
+            "is_active": item.is_active,
+        }
+        if item.barcode:
+            sku_values["barcode"] = item.barcode[:64]
+        if item.source_updated_at is not None:
+            sku_values["source_updated_at"] = item.source_updated_at
+        if sku is None:
+            sku = SKU(
+                code=item.code[:64],
+                source_system=data.source_system,
+                external_id=item.external_id,
+                **sku_values,
+            )
+            stamp(sku, f"SKU master data {reason}: created")
+            sku.save()
+            changed = True
+        else:
+            sku, changed = _upsert(
+                SKU, lookup={"pk": sku.pk}, values=sku_values, reason=f"SKU master data {reason}"
+            )
+        _, xref_changed = _upsert(
+            SKUCrossReference,
+            lookup={"system": data.system, "system_code": item.external_id},
+            values={
+                "sku": sku,
+                "source_system": data.source_system,
+                "external_id": _xref_external_id(data, item),
+            },
+            reason=f"SKU cross reference {reason}",
+        )
+        result.changed = result.changed or changed or xref_changed
+        result.skus.append(sku)
+    return result
+
+
+@domain_service
+@transaction.atomic
+def deactivate_channel_product(
+    *, system: str, source_system: str, external_id: str, reason: str
+) -> list[SKU]:
+    """The channel deleted a product (or variation): its SKUs stop being active, never deleted.
+
+    Returns the SKUs it names (empty when we hold none: nothing to do).
+    """
+    references = SKUCrossReference.objects.filter(
+        Q(system=system, system_code=external_id)
+        | Q(source_system=source_system, external_id=external_id)
+        | Q(source_system=source_system, external_id__startswith=f"{external_id}/")
+    )
+    sku_ids = set(references.values_list("sku_id", flat=True))
+    product = Product.objects.filter(source_system=source_system, external_id=external_id).first()
+    if product is not None:
+        sku_ids.update(product.skus.values_list("pk", flat=True))
+    skus = []
+    for sku in SKU.objects.filter(pk__in=sku_ids).order_by("pk"):
+        sku, _ = _upsert(SKU, lookup={"pk": sku.pk}, values={"is_active": False}, reason=reason)
+        skus.append(sku)
+    return skus

@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from base64 import b64encode
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -109,15 +109,91 @@ def wait_http(url: str, *, timeout: float = 60.0) -> None:
 
 
 def woo_request(base: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    auth = b64encode(f"{WOO_KEY}:{WOO_SECRET_KEY}".encode()).decode()
-    request = urllib.request.Request(
-        f"{base}{path}",
-        method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"},
+    """A call to the store as a real shop wants it over plain http: OAuth 1.0a, HMAC-SHA256."""
+    import httpx
+
+    from integrations.woocommerce.client import SIGNATURE_HMAC_SHA256, WooOAuth1Auth
+
+    auth = WooOAuth1Auth(
+        WOO_KEY,
+        client_secret=WOO_SECRET_KEY,
+        signature_method=SIGNATURE_HMAC_SHA256,
+        signature_type="QUERY",
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read() or b"null")
+    if path.startswith("/_sim/"):
+        response = httpx.request(method, f"{base}{path}", json=body, timeout=10)
+    else:
+        response = httpx.request(method, f"{base}{path}", json=body, auth=auth, timeout=10)
+    response.raise_for_status()
+    return response.json() if response.content else None
+
+
+class StoreActivity:
+    """Now and then the store does what shops do to orders after checkout, so it can be watched
+    arriving: it trashes a recent order (``DELETE /orders/<id>`` → ``order.deleted``: cancelled
+    here, and in the ERP while possible), and refunds part of another
+    (``POST /orders/<id>/refunds`` → ``order.updated`` with its ``refunds``: a Refund row here,
+    its lines read from the store)."""
+
+    def __init__(self, woo_url: str, *, trash_every_s: float = 25.0, refund_every_s: float = 20.0):
+        self.woo_url = woo_url
+        now = time.monotonic()
+        self.every = {"trash": trash_every_s, "refund": refund_every_s}
+        self.next_at = {"trash": now + trash_every_s, "refund": now + refund_every_s / 2}
+        self.done = {"trash": 0, "refund": 0}
+
+    def _recent(self) -> list[dict[str, Any]]:
+        recent = woo_request(self.woo_url, "GET", "/wp-json/wc/v3/orders?per_page=10")
+        return [o for o in recent or [] if o.get("status") in ("processing", "on-hold")]
+
+    def _trash(self) -> str | None:
+        victims = self._recent()
+        if len(victims) < 2:
+            return None
+        victim = victims[1]
+        woo_request(self.woo_url, "DELETE", f"/wp-json/wc/v3/orders/{victim['id']}")
+        return f"the store trashed order #{victim['id']} (order.deleted on its way)"
+
+    def _refund(self) -> str | None:
+        for order in self._recent()[2:]:
+            items = [i for i in order.get("line_items") or [] if i.get("quantity")]
+            if order.get("refunds") or not items:
+                continue
+            item = items[0]
+            unit = Decimal(str(item["total"])) / item["quantity"]
+            tax = Decimal(str(item.get("total_tax") or "0")) / item["quantity"]
+            amount = (unit + tax).quantize(Decimal("0.01"))
+            body = {
+                "amount": str(amount),  # WordPress wants the amount as a string
+                "reason": "Demo: one item returned",
+                "api_refund": False,
+                "line_items": [
+                    {
+                        "id": item["id"],
+                        "quantity": 1,
+                        "refund_total": str(unit.quantize(Decimal("0.01"))),
+                        "refund_tax": [],
+                    }
+                ],
+            }
+            woo_request(self.woo_url, "POST", f"/wp-json/wc/v3/orders/{order['id']}/refunds", body)
+            return f"the store refunded {amount} {order['currency']} of order #{order['id']}"
+        return None
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        for action, run in (("trash", self._trash), ("refund", self._refund)):
+            if now < self.next_at[action]:
+                continue
+            self.next_at[action] += self.every[action]
+            try:
+                told = run()
+            except Exception as exc:  # the demo keeps going; the store may be busy
+                say(f"store {action} skipped: {type(exc).__name__}: {exc}")
+                continue
+            if told:
+                self.done[action] += 1
+                say(told)
 
 
 def status_line() -> str:
@@ -349,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_http(f"{web_url}/accounts/login/")
         hooks = woo_request(woo_url, "GET", "/wp-json/wc/v3/webhooks")
         delivery_url = f"{web_url}/hooks/woocommerce/woo-web/"
-        for topic in ("order.created", "order.updated"):
+        for topic in ("order.created", "order.updated", "order.deleted", "order.restored"):
             if not any(h["topic"] == topic and h["delivery_url"] == delivery_url for h in hooks):
                 woo_request(
                     woo_url,
@@ -379,6 +455,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.chaos:
             say("  chaos is on: a poison order, then ERP 503s, 429s and a slow answer (--no-chaos)")
         chaos = Chaos(erp_url, web_url) if args.chaos else None
+        store = StoreActivity(woo_url)
+        say("  the store trashes an order every ~25 s (watch it arrive as cancelled) and")
+        say("  refunds an item of another every ~20 s (watch the Refunds of its order page)")
         started = time.monotonic()
         next_status = started
         while not stopping:
@@ -390,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             if chaos is not None:
                 chaos.tick()
+            store.tick()
             if time.monotonic() >= next_status:
                 from django.db import close_old_connections
 

@@ -20,9 +20,8 @@ from controltower.core.admin_helpers import (
     register_canonical,
     run_service_action,
 )
-from controltower.orders.choices import OrderState
 from controltower.orders.models import ChannelStatusMapping, Order, OrderEvent, OrderLine
-from controltower.orders.services import transition_order
+from controltower.orders.services import cancel_order
 from controltower.orders.transitions import IllegalTransition
 
 
@@ -57,7 +56,8 @@ class OrderAdmin(CanonicalAdmin):
             self,
             request,
             queryset,
-            lambda order: transition_order(order, OrderState.CANCELLED, reason=reason),
+            # the service also tells the channel (store status) and the ERP (sales-order cancel)
+            lambda order: cancel_order(order, actor=request.user, reason=reason),
             done="Orders cancelled",
             refused=(IllegalTransition,),
         )

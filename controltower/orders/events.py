@@ -52,3 +52,42 @@ def erp_registered(order: Order, *, erp_reference: str, connection: str) -> Orde
     return _event(
         order, OrderEventType.ERP_REGISTERED, erp_reference=erp_reference, connection=connection
     )
+
+
+def order_trashed(order: Order, *, source: str, state: str) -> OrderEvent:
+    return _event(order, OrderEventType.TRASHED, source=source, state=state)
+
+
+def order_restored(order: Order, *, source: str, channel_status: str) -> OrderEvent:
+    return _event(order, OrderEventType.RESTORED, source=source, channel_status=channel_status)
+
+
+def erp_cancel_requested(order: Order, *, connection: str, idempotency_key: str) -> OrderEvent:
+    return _event(
+        order,
+        OrderEventType.ERP_CANCEL_REQUESTED,
+        connection=connection,
+        idempotency_key=idempotency_key,
+    )
+
+
+def erp_cancelled(order: Order, *, erp_reference: str, connection: str) -> OrderEvent:
+    return _event(
+        order, OrderEventType.ERP_CANCELLED, erp_reference=erp_reference, connection=connection
+    )
+
+
+def erp_create_withdrawn(order: Order, *, connection: str, reason: str) -> OrderEvent:
+    return _event(order, OrderEventType.ERP_CREATE_WITHDRAWN, connection=connection, reason=reason)
+
+
+def channel_update_requested(
+    order: Order, *, connection: str, change: str, idempotency_key: str
+) -> OrderEvent:
+    return _event(
+        order,
+        OrderEventType.CHANNEL_UPDATE_REQUESTED,
+        connection=connection,
+        change=change,
+        idempotency_key=idempotency_key,
+    )

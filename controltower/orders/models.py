@@ -33,6 +33,8 @@ class Order(CanonicalModel):
     state_changed_at = models.DateTimeField(default=timezone.now)
     erp_reference = models.CharField(max_length=64, blank=True, default="")
     erp_registered_at = models.DateTimeField(null=True, blank=True)
+    # The channel trashed/deleted the order (WooCommerce ``order.deleted``); cleared on restore.
+    trashed_at = models.DateTimeField(null=True, blank=True)
 
     objects = OrderQuerySet.as_manager()
 

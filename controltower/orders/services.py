@@ -12,14 +12,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from controltower.catalog.models import SKU, Channel
-from controltower.core.context import correlated
+from controltower.core.context import acting_as, correlated
 from controltower.core.models import stamp
 from controltower.core.writepath import domain_service
+from controltower.exceptions.choices import ExceptionType, Severity
+from controltower.exceptions.services import close_exceptions_for, open_exception
 from controltower.inventory.services import release_order_reservations, reserve_order_lines
 from controltower.orders import events, live
 from controltower.orders.choices import OrderState
 from controltower.orders.locks import lock_order
 from controltower.orders.models import ChannelStatusMapping, Order, OrderLine
+from controltower.orders.signals import CancelOrigin, order_cancelled
 from controltower.orders.transitions import IllegalTransition, is_allowed, path_to
 
 logger = logging.getLogger(__name__)
@@ -91,7 +94,9 @@ def map_channel_status(channel: Channel, channel_status: str) -> OrderState:
     return OrderState(mapping.state)
 
 
-def _apply_state(order: Order, target: OrderState, *, reason: str) -> list[OrderState]:
+def _apply_state(
+    order: Order, target: OrderState, *, reason: str, origin: str = CancelOrigin.CHANNEL
+) -> list[OrderState]:
     """Move to ``target`` through the states it implies; returns the states entered.
 
     A channel reports where an order is, not each step (WooCommerce merges updates): an order
@@ -120,18 +125,22 @@ def _apply_state(order: Order, target: OrderState, *, reason: str) -> list[Order
             reserve_order_lines(order)
         elif step in (OrderState.CANCELLED, OrderState.FAILED):
             release_order_reservations(order, reason=f"order {step}")
+        if step == OrderState.CANCELLED:
+            order_cancelled.send(sender=Order, order=order, origin=origin, reason=why)
     return route
 
 
 @domain_service
-def transition_order(order: Order, target: OrderState, *, reason: str) -> Order:
+def transition_order(
+    order: Order, target: OrderState, *, reason: str, origin: str = CancelOrigin.CHANNEL
+) -> Order:
     """Move an order to ``target``; an illegal move is recorded, changes nothing, and raises
     ``IllegalTransition`` (the record is written after the refused block, so it survives)."""
     with transaction.atomic(savepoint=False):
         order = lock_order(order.pk)
         current = order.state
         refused = target != current and not is_allowed(current, target)
-        if not refused and _apply_state(order, target, reason=reason):
+        if not refused and _apply_state(order, target, reason=reason, origin=origin):
             live.order_changed(order.pk, created=False)
     if refused:
         with correlated(order.correlation_id):
@@ -271,3 +280,161 @@ def record_erp_request(order: Order, *, connection: str, idempotency_key: str) -
     """A connector queued the order for an ERP: a timeline entry for ops (the message itself
     is the connector's outbox row)."""
     events.erp_requested(order, connection=connection, idempotency_key=idempotency_key)
+
+
+@domain_service
+def cancel_order(order: Order, *, actor: Any, reason: str) -> Order:
+    """A person cancels an order here (an ops/admin action). Listeners of ``order_cancelled``
+    (origin ``ours``) tell the channel and the ERP. Illegal from the order's state → recorded,
+    nothing changes, ``IllegalTransition``; cancelling a cancelled order changes nothing."""
+    reason = (reason or "").strip() or "no reason given"
+    with acting_as(actor):
+        return transition_order(
+            order,
+            OrderState.CANCELLED,
+            reason=f"cancelled here: {reason}",
+            origin=CancelOrigin.OURS,
+        )
+
+
+@dataclass
+class OrderRemoval:
+    order: Order
+    trashed: bool = False  # newly trashed by this call (False: it was already)
+    cancelled: bool = False  # entered cancelled by this call
+    cancel_refused: bool = False  # too late to cancel: an exception was opened
+
+
+def _cancel_impossible_key(order: Order) -> str:
+    return f"order:{order.pk}:channel-removed-after-fulfilment"
+
+
+@domain_service
+def trash_channel_order(
+    source_system: str, external_id: str, *, reason: str
+) -> OrderRemoval | None:
+    """The channel deleted (trashed) an order: mark it trashed and cancel it, keeping its history.
+
+    Too late to cancel (it shipped, completed or was refunded): the refused move is recorded and
+    an exception asks a person to decide. Unknown order → ``None`` (nothing to do). Idempotent: a
+    second delete of a trashed order changes nothing.
+    """
+    with transaction.atomic(savepoint=False):
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .filter(source_system=source_system, external_id=external_id)
+            .first()
+        )
+        if order is None:
+            return None
+        if order.trashed_at is not None:
+            return OrderRemoval(order=order)
+        with correlated(order.correlation_id):
+            order.trashed_at = timezone.now()
+            stamp(order, f"trashed in {source_system}")
+            order.save(update_fields=["trashed_at", "updated_at"])
+            events.order_trashed(order, source=source_system, state=order.state)
+            held = OrderState(order.state)
+            result = OrderRemoval(order=order, trashed=True)
+            if held == OrderState.CANCELLED:
+                pass
+            elif is_allowed(held, OrderState.CANCELLED):
+                result.cancelled = bool(_apply_state(order, OrderState.CANCELLED, reason=reason))
+            else:
+                _apply_state(order, OrderState.CANCELLED, reason=reason)  # records the refusal
+                result.cancel_refused = True
+                open_exception(
+                    type=ExceptionType.STUCK_ORDER,
+                    dedupe_key=_cancel_impossible_key(order),
+                    title=f"Order {order} was deleted in the store after it was {held.label}",
+                    detail=(
+                        f"{source_system} deleted order {order.number} while it is {held.label} "
+                        "here: it can no longer be cancelled (the goods have left). Decide: "
+                        "restore it in the store, or refund / recover the goods."
+                    ),
+                    severity=Severity.HIGH,
+                    correlation_id=order.correlation_id,
+                    money_at_risk=order.total_amount,
+                    currency=order.currency,
+                    subject_type="orders.order",
+                    subject_id=str(order.pk),
+                    context={"state": held, "source_system": source_system},
+                )
+            live.order_changed(order.pk, created=False)
+            return result
+
+
+@domain_service
+def restore_channel_order(channel: Channel, data: ChannelOrderData) -> OrderUpsert:
+    """The channel restored a trashed order (full body): un-trash it and move it to the state its
+    channel status implies, if the state machine allows it. Otherwise the refused move is recorded
+    and an exception explains it (a cancelled order stays cancelled; a person re-enters it)."""
+    target = map_channel_status(channel, data.channel_status)
+    with transaction.atomic(savepoint=False):
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .filter(source_system=data.source_system, external_id=data.external_id)
+            .first()
+        )
+        if order is not None and order.trashed_at is not None:
+            with correlated(order.correlation_id):
+                order.trashed_at = None
+                stamp(order, f"restored in {data.source_system}")
+                order.save(update_fields=["trashed_at", "updated_at"])
+                events.order_restored(
+                    order, source=data.source_system, channel_status=data.channel_status
+                )
+                close_exceptions_for(_cancel_impossible_key(order), reason="restored in store")
+        result = upsert_channel_order(channel, data)
+        order = result.order
+        if not result.stale and order.state != target:
+            with correlated(order.correlation_id):
+                open_exception(
+                    type=ExceptionType.STUCK_ORDER,
+                    dedupe_key=f"order:{order.pk}:restore-refused",
+                    title=f"Order {order} was restored in the store but stays {order.state}",
+                    detail=(
+                        f"{data.source_system} restored order {order.number} as "
+                        f"{data.channel_status!r} ({target.label}), but it is "
+                        f"{OrderState(order.state).label} here and the state machine does not "
+                        f"allow {order.state} → {target}. Re-enter the order or cancel it in "
+                        "the store."
+                    ),
+                    severity=Severity.MEDIUM,
+                    correlation_id=order.correlation_id,
+                    money_at_risk=order.total_amount,
+                    currency=order.currency,
+                    subject_type="orders.order",
+                    subject_id=str(order.pk),
+                    context={"state": order.state, "target": target},
+                )
+        return result
+
+
+@domain_service
+def record_erp_cancel_requested(order: Order, *, connection: str, idempotency_key: str) -> None:
+    with correlated(order.correlation_id):
+        events.erp_cancel_requested(order, connection=connection, idempotency_key=idempotency_key)
+
+
+@domain_service
+def record_erp_cancelled(order: Order, *, erp_reference: str, connection: str) -> None:
+    with transaction.atomic(savepoint=False), correlated(order.correlation_id):
+        events.erp_cancelled(order, erp_reference=erp_reference, connection=connection)
+        live.order_changed(order.pk, created=False)
+
+
+@domain_service
+def record_erp_create_withdrawn(order: Order, *, connection: str, reason: str) -> None:
+    with correlated(order.correlation_id):
+        events.erp_create_withdrawn(order, connection=connection, reason=reason)
+
+
+@domain_service
+def record_channel_update_requested(
+    order: Order, *, connection: str, change: str, idempotency_key: str
+) -> None:
+    with correlated(order.correlation_id):
+        events.channel_update_requested(
+            order, connection=connection, change=change, idempotency_key=idempotency_key
+        )

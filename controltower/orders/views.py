@@ -69,6 +69,7 @@ def order_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "order": order,
         "lines": order.lines.select_related("sku").all(),
         "events": order.events.select_related("actor").all(),
+        "refunds": order.refunds.prefetch_related("lines__order_line").order_by("created_at", "id"),
         "changes": changes,
         "trace": [
             entry

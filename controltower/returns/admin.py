@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from controltower.core.admin_helpers import register_canonical
-from controltower.returns.models import Refund, ReturnAuthorization, ReturnLine
+from controltower.returns.models import Refund, RefundLine, ReturnAuthorization, ReturnLine
 
-register_canonical(ReturnAuthorization, ReturnLine, Refund)
+register_canonical(ReturnAuthorization, ReturnLine, Refund, RefundLine)

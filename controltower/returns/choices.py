@@ -23,3 +23,9 @@ class RefundState(models.TextChoices):
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
     POSTED = "posted", "Posted"
+
+
+class RefundEventType(models.TextChoices):
+    RECORDED = "recorded", "Refund recorded"
+    DETAILS_RECORDED = "details_recorded", "Refund lines recorded"
+    DETAILS_REFUSED = "details_refused", "Refund lines refused"

@@ -3,10 +3,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from controltower.core.models import CanonicalModel, canonical_constraints
 from controltower.core.money import AmountField, CurrencyField
-from controltower.returns.choices import Disposition, RefundState, ReturnState
+from controltower.returns.choices import Disposition, RefundEventType, RefundState, ReturnState
+from controltower.returns.querysets import RefundQuerySet
 
 
 class ReturnAuthorization(CanonicalModel):
@@ -55,7 +57,10 @@ class Refund(CanonicalModel):
     )
     currency = CurrencyField()
     amount = AmountField()
+    tax_amount = AmountField()
     reason = models.CharField(max_length=255, blank=True, default="")
+    # When its line items were read from the source (None: only the summary is known yet).
+    details_fetched_at = models.DateTimeField(null=True, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -63,6 +68,8 @@ class Refund(CanonicalModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RefundQuerySet.as_manager()
 
     class Meta(CanonicalModel.Meta):
         constraints = canonical_constraints(
@@ -73,4 +80,61 @@ class Refund(CanonicalModel):
                 | ~Q(approved_by=models.F("requested_by")),
                 name="returns_refund_four_eyes",
             ),
+            models.CheckConstraint(
+                condition=Q(tax_amount__gte=0), name="returns_refund_tax_nonneg"
+            ),
         )
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=Q(details_fetched_at__isnull=True),
+                name="returns_refund_undetailed_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"refund {self.external_id or self.pk} of {self.amount} {self.currency}"
+
+
+class RefundLine(CanonicalModel):
+    """One order line's share of a refund: the quantity given back and its money."""
+
+    refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(
+        "orders.OrderLine", on_delete=models.PROTECT, related_name="refund_lines"
+    )
+    quantity = models.PositiveIntegerField(default=0)
+    currency = CurrencyField()
+    amount = AmountField()
+    tax_amount = AmountField()
+
+    class Meta(CanonicalModel.Meta):
+        ordering = ["refund_id", "id"]
+        constraints = canonical_constraints(
+            models.CheckConstraint(
+                condition=Q(amount__gte=0) & Q(tax_amount__gte=0),
+                name="returns_refundline_amounts_nonneg",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.order_line_id} × {self.quantity}: {self.amount} {self.currency}"
+
+
+class RefundEvent(models.Model):
+    """A typed, human-readable step in a refund's life (the trace page reads these)."""
+
+    refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="events")
+    correlation_id = models.UUIDField(db_index=True)
+    type = models.CharField(max_length=32, choices=RefundEventType.choices)
+    parameters = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} ({self.refund_id})"

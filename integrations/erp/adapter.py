@@ -1,20 +1,40 @@
-"""ERP connector (generic JSON contract): accepted orders become ERP sales orders.
+"""ERP connector (generic JSON contract): accepted orders become ERP sales orders; cancelled
+orders cancel them.
 
 Deliver: ``POST {base_url}/api/v1/sales-orders`` with ``Authorization: Bearer <token>``,
 ``Idempotency-Key`` (the outbox key, so a retry after a lost answer creates nothing new) and
 ``X-Correlation-ID``. The ERP's sales-order id is recorded on the order as its ERP reference.
+
+Cancel (``order_cancelled`` from the orders domain): ``POST /api/v1/sales-orders/<id>/cancel``
+with an ``Idempotency-Key``. A create still in the outbox is withdrawn at delivery time (the order
+is cancelled or trashed → no POST), so no sales order is created after the order was deleted,
+whether the create was pending, retrying, dead-lettered and replayed later. A create in flight
+when the order was cancelled lands, is recorded, and the cancel (which waits for it) follows.
+The ERP refusing a cancel (already invoiced/shipped: 409) is permanent: the cancel message is
+dead-lettered and opens an exception.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import httpx
+from django.dispatch import receiver
 
 from controltower.catalog.choices import SystemKind
+from controltower.orders.choices import OrderState
 from controltower.orders.models import Order
-from controltower.orders.services import record_erp_request, register_order_in_erp
+from controltower.orders.services import (
+    record_erp_cancel_requested,
+    record_erp_cancelled,
+    record_erp_create_withdrawn,
+    record_erp_request,
+    register_order_in_erp,
+)
+from controltower.orders.signals import order_cancelled
 from integrations.erp.translate import sales_order_payload
+from integrations.runtime.choices import OutboundStatus
 from integrations.runtime.http import (
     client_for,
     correlation_headers,
@@ -33,14 +53,33 @@ from integrations.runtime.registry import (
 logger = logging.getLogger(__name__)
 
 SALES_ORDERS_PATH = "/api/v1/sales-orders"
-SALES_ORDER_CREATE = "erp.sales_order.create"  # outbound message kind
+SALES_ORDER_CREATE = "erp.sales_order.create"  # outbound message kinds
+SALES_ORDER_CANCEL = "erp.sales_order.cancel"
+WITHDRAWN = "withdrawn"
+CREATE_SETTLE_WAIT_S = 2.0
+
+
+def create_key(connection: Connection, order: Order) -> str:
+    return f"erp:{connection.slug}:sales-order:{order.correlation_id}"
+
+
+def cancel_key(connection: Connection, order: Order) -> str:
+    return f"erp:{connection.slug}:sales-order-cancel:{order.correlation_id}"
+
+
+def _withdrawn_reason(order: Order) -> str:
+    if order.trashed_at is not None:
+        return "order deleted in the channel before it reached the ERP"
+    if order.state == OrderState.CANCELLED:
+        return "order cancelled before it reached the ERP"
+    return ""
 
 
 @subscribe("order.accepted")
 def queue_sales_order(order: Order) -> None:
     """In the accepting transaction: one outbox message per enabled-or-paused ERP connection."""
     for connection in Connection.objects.filter(kind=SystemKind.ERP):
-        key = f"erp:{connection.slug}:sales-order:{order.correlation_id}"
+        key = create_key(connection, order)
         created = enqueue_outbound(
             connection,
             kind=SALES_ORDER_CREATE,
@@ -57,6 +96,10 @@ def queue_sales_order(order: Order) -> None:
 @deliverer(SALES_ORDER_CREATE, label="ERP: create sales order")
 def deliver_sales_order(message: OutboundMessage) -> DeliveryResult:
     connection = message.connection
+    order = Order.objects.filter(pk=message.subject_id).first()
+    withdrawn = _withdrawn_reason(order) if order is not None else "order is gone"
+    if withdrawn:
+        return DeliveryResult(ok=True, body={WITHDRAWN: True, "reason": withdrawn})
     token = connection.credentials.get("token", "")
     headers = {
         "Authorization": f"Bearer {token}",
@@ -80,6 +123,13 @@ def deliver_sales_order(message: OutboundMessage) -> DeliveryResult:
 @on_delivered(SALES_ORDER_CREATE)
 def record_sales_order(message: OutboundMessage, result: DeliveryResult) -> None:
     body = result.body if isinstance(result.body, dict) else {}
+    if body.get(WITHDRAWN):
+        order = Order.objects.filter(pk=message.subject_id).first()
+        if order is not None:
+            record_erp_create_withdrawn(
+                order, connection=message.connection.slug, reason=str(body.get("reason", ""))
+            )
+        return
     reference = str(body.get("id") or "")
     if not reference:
         logger.warning("ERP answered without a sales order id for message %s", message.pk)
@@ -89,3 +139,94 @@ def record_sales_order(message: OutboundMessage, result: DeliveryResult) -> None
         logger.warning("order %s of message %s is gone", message.subject_id, message.pk)
         return
     register_order_in_erp(order, erp_reference=reference, connection=message.connection.slug)
+
+
+@receiver(order_cancelled, dispatch_uid="erp.queue_sales_order_cancel")
+def queue_sales_order_cancel(sender: Any, *, order: Order, reason: str = "", **_: Any) -> None:
+    """In the cancelling transaction: one cancel per ERP connection that has (or may get) the
+    sales order. Never asked for: nothing to cancel."""
+    for connection in Connection.objects.filter(kind=SystemKind.ERP):
+        asked = OutboundMessage.objects.filter(idempotency_key=create_key(connection, order))
+        if not order.erp_reference and not asked.exists():
+            continue
+        key = cancel_key(connection, order)
+        created = enqueue_outbound(
+            connection,
+            kind=SALES_ORDER_CANCEL,
+            idempotency_key=key,
+            payload={"reason": reason[:200]},
+            correlation_id=order.correlation_id,
+            subject_type="orders.order",
+            subject_id=str(order.pk),
+        )
+        if created:
+            record_erp_cancel_requested(order, connection=connection.slug, idempotency_key=key)
+
+
+def _sales_order_id(message: OutboundMessage, order: Order) -> str | DeliveryResult:
+    """The ERP id to cancel, or the result to record while there is none (yet)."""
+    if order.erp_reference:
+        return order.erp_reference
+    create = (
+        OutboundMessage.objects.filter(idempotency_key=create_key(message.connection, order))
+        .values("status", "response")
+        .first()
+    )
+    response = (create or {}).get("response") or {}
+    if create is None or create["status"] == OutboundStatus.DEAD or response.get(WITHDRAWN):
+        return DeliveryResult(
+            ok=True, body={"skipped": "no sales order was created in the ERP; nothing to cancel"}
+        )
+    if create["status"] == OutboundStatus.DELIVERED and response.get("id"):
+        return str(response["id"])
+    return DeliveryResult(
+        ok=False,
+        error="waiting for the sales-order create to settle before cancelling",
+        retryable=True,
+        retry_after_s=CREATE_SETTLE_WAIT_S,
+    )
+
+
+@deliverer(SALES_ORDER_CANCEL, label="ERP: cancel sales order")
+def deliver_sales_order_cancel(message: OutboundMessage) -> DeliveryResult:
+    order = Order.objects.filter(pk=message.subject_id).first()
+    if order is None:
+        return DeliveryResult(ok=True, body={"skipped": "order is gone"})
+    target = _sales_order_id(message, order)
+    if isinstance(target, DeliveryResult):
+        return target
+    headers = {
+        "Authorization": f"Bearer {message.connection.credentials.get('token', '')}",
+        "Idempotency-Key": message.idempotency_key,
+        **correlation_headers(),
+    }
+    try:
+        with client_for(message.connection) as client:
+            response = client.post(
+                f"{SALES_ORDERS_PATH}/{target}/cancel", json=message.payload, headers=headers
+            )
+    except httpx.HTTPError as exc:
+        return result_from_error(exc)
+    result = result_from_response(response)
+    if not result.ok and isinstance(result.body, dict) and result.body.get("error"):
+        return DeliveryResult(
+            ok=False,
+            status_code=result.status_code,
+            body=result.body,
+            error=f"HTTP {result.status_code}: {result.body['error']}",
+            retryable=result.retryable,
+            retry_after_s=result.retry_after_s,
+        )
+    return result
+
+
+@on_delivered(SALES_ORDER_CANCEL)
+def record_sales_order_cancel(message: OutboundMessage, result: DeliveryResult) -> None:
+    body = result.body if isinstance(result.body, dict) else {}
+    if body.get("status") != "cancelled":
+        return
+    order = Order.objects.filter(pk=message.subject_id).first()
+    if order is not None:
+        record_erp_cancelled(
+            order, erp_reference=str(body.get("id", "")), connection=message.connection.slug
+        )

@@ -174,12 +174,14 @@ def process_inbound_event(event_id: int) -> str:
             raise registry.PoisonMessage(f"no inbound handler for kind {event.connection.kind}")
         with transaction.atomic(), acting_as(service_username(event.connection.kind)):
             outcome = handler(event)
-            event.status = InboundStatus.PROCESSED if outcome is not None else InboundStatus.IGNORED
-            if outcome is not None:
+            ignored = outcome is None or isinstance(outcome, registry.Ignored)
+            event.status = InboundStatus.IGNORED if ignored else InboundStatus.PROCESSED
+            if not ignored:
                 event.correlation_id = outcome
             event.processed_at = timezone.now()
             event.claimed_until = None
-            event.error = ""
+            # an ignored event keeps why, for ops reading it
+            event.error = outcome.reason[:4000] if isinstance(outcome, registry.Ignored) else ""
             event.save(
                 update_fields=["status", "correlation_id", "processed_at", "claimed_until", "error"]
             )

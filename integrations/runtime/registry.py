@@ -35,6 +35,14 @@ if TYPE_CHECKING:
     from integrations.runtime.models import InboundEvent, OutboundMessage
 
 
+@dataclass(frozen=True)
+class Ignored:
+    """What an inbound handler returns when an event needs nothing, and why (kept on the event
+    for ops). Returned, not raised: whatever the handler queued on commit still happens."""
+
+    reason: str
+
+
 class PoisonMessage(Exception):
     """The payload can never be handled as it is: dead-letter at once, with this message."""
 

@@ -14,45 +14,31 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 from django.db import transaction
 from django.utils import timezone
 
 from controltower.orders.models import Order
-from integrations.runtime.http import client_for
 from integrations.runtime.inbox import inbound_dedupe_key, record_inbound_event
 from integrations.runtime.models import Connection, SyncCursor, SyncRun
+from integrations.woocommerce.client import (
+    PER_PAGE,
+    WooCommerceError,
+    get_json,
+    paginate,
+    request_json,
+    woo_client,
+)
 from integrations.woocommerce.translate import TranslationError, order_modified_at
 
 logger = logging.getLogger(__name__)
 
-API = "/wp-json/wc/v3"
-PER_PAGE = 100
 OVERLAP = timedelta(seconds=60)  # modified_after is strict and has 1 s resolution
 INITIAL_LOOKBACK = timedelta(days=1)
 BACKFILL = "orders.backfill"
 
-
-class WooCommerceError(RuntimeError):
-    pass
-
-
-def _client(connection: Connection) -> httpx.Client:
-    credentials = connection.credentials
-    client = client_for(connection)
-    client.auth = httpx.BasicAuth(
-        str(credentials.get("consumer_key", "")), str(credentials.get("consumer_secret", ""))
-    )
-    return client
-
-
-def _get(client: httpx.Client, path: str, params: dict[str, Any]) -> httpx.Response:
-    response = client.get(f"{API}{path}", params=params)
-    if response.status_code != 200:
-        raise WooCommerceError(f"GET {path}: HTTP {response.status_code}: {response.text[:300]}")
-    return response
+__all__ = ["WooCommerceError", "backfill_orders", "rearm_webhooks"]
 
 
 def _fmt(moment: datetime) -> str:
@@ -76,23 +62,19 @@ def backfill_orders(connection: Connection) -> SyncRun:
     newest = cursor.watermark
     source_system = f"woocommerce:{connection.slug}"
     try:
-        with _client(connection) as client:
-            page, pages = 1, 1
-            while page <= pages:
-                response = _get(
-                    client,
-                    "/orders",
-                    {
-                        "modified_after": _fmt(since),
-                        "dates_are_gmt": "true",
-                        "orderby": "modified",
-                        "order": "asc",
-                        "per_page": PER_PAGE,
-                        "page": page,
-                    },
-                )
-                pages = int(response.headers.get("X-WP-TotalPages", "1") or 1)
-                orders = response.json()
+        with woo_client(connection) as client:
+            pages = paginate(
+                client,
+                "/orders",
+                {
+                    "modified_after": _fmt(since),
+                    "dates_are_gmt": "true",
+                    "orderby": "modified",
+                    "order": "asc",
+                    "per_page": PER_PAGE,
+                },
+            )
+            for orders in pages:
                 counts["pages"] += 1
                 held = _held_versions(source_system, [str(o.get("id")) for o in orders])
                 for payload in orders:
@@ -124,7 +106,6 @@ def backfill_orders(connection: Connection) -> SyncRun:
                         ),
                     )
                     counts["queued" if created else "duplicate"] += 1
-                page += 1
         with transaction.atomic():
             if newest is not None and newest != cursor.watermark:
                 cursor.watermark = newest
@@ -145,8 +126,8 @@ def rearm_webhooks(connection: Connection, *, receiver_path: str) -> SyncRun:
     run = SyncRun.objects.create(connection=connection, name="webhooks.rearm")
     counts = {"seen": 0, "rearmed": 0}
     try:
-        with _client(connection) as client:
-            hooks = _get(client, "/webhooks", {"per_page": PER_PAGE}).json()
+        with woo_client(connection) as client:
+            hooks = get_json(client, "/webhooks", {"per_page": PER_PAGE})
             for hook in hooks:
                 counts["seen"] += 1
                 ours = (
@@ -155,11 +136,9 @@ def rearm_webhooks(connection: Connection, *, receiver_path: str) -> SyncRun:
                     .endswith(receiver_path.rstrip("/"))
                 )
                 if ours and hook.get("status") == "disabled":
-                    response = client.put(f"{API}/webhooks/{hook['id']}", json={"status": "active"})
-                    if response.status_code != 200:
-                        raise WooCommerceError(
-                            f"PUT /webhooks/{hook['id']}: HTTP {response.status_code}"
-                        )
+                    request_json(
+                        client, "PUT", f"/webhooks/{hook['id']}", json_body={"status": "active"}
+                    )
                     counts["rearmed"] += 1
                     logger.warning(
                         "woocommerce webhook %s (%s) was disabled; re-activated",

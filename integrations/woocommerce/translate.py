@@ -6,8 +6,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from controltower.catalog.choices import SystemKind
+from controltower.catalog.services import ChannelProductData, ChannelSKUData
 from controltower.core.money import MoneyError, to_decimal
 from controltower.orders.services import ChannelOrderData, ChannelOrderLineData
+from controltower.returns.services import ChannelRefundData, ChannelRefundLineData
 from integrations.runtime.registry import PoisonMessage
 
 
@@ -35,6 +38,19 @@ def _amount(payload: dict[str, Any], key: str, *, where: str = "order") -> Decim
 
 def _name(address: dict[str, Any]) -> str:
     return " ".join(p for p in (address.get("first_name"), address.get("last_name")) if p).strip()
+
+
+TRASH_STATUS = "trash"  # what WooCommerce's REST API shows for a trashed order
+
+
+def order_id_of(payload: Any) -> int:
+    """The order id of any order body, including ``order.deleted``'s ``{"id": N}``."""
+    if not isinstance(payload, dict):
+        raise TranslationError("order payload must be a JSON object")
+    order_id = payload.get("id")
+    if isinstance(order_id, bool) or not isinstance(order_id, int) or order_id <= 0:
+        raise TranslationError("id: missing or not a positive integer")
+    return order_id
 
 
 def order_modified_at(payload: dict[str, Any]) -> datetime:
@@ -114,3 +130,221 @@ def webhook_subject(payload: dict[str, Any]) -> tuple[str, str, datetime | None]
     except TranslationError:
         modified_at = None
     return str(payload.get("id", "")), modified, modified_at
+
+
+# --- refunds -------------------------------------------------------------------------------------
+def _positive_id(value: Any, *, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise TranslationError(f"{where}: missing or not a positive integer")
+    return value
+
+
+def _refund_amount(value: Any, *, where: str) -> Decimal:
+    """WooCommerce renders refund money negative (``"-10.00"``); we hold it positive."""
+    if value is None or value == "":
+        raise TranslationError(f"{where}: missing")
+    try:
+        return abs(to_decimal(value))
+    except MoneyError as exc:
+        raise TranslationError(f"{where}: {exc}") from exc
+
+
+def translate_order_refunds(payload: Any) -> tuple[ChannelRefundData, ...]:
+    """The ``refunds`` summary WooCommerce renders in an order: ``[{id, reason, total}]``."""
+    if not isinstance(payload, dict):
+        raise TranslationError("order payload must be a JSON object")
+    refunds = payload.get("refunds", [])
+    if refunds is None:
+        return ()
+    if not isinstance(refunds, list):
+        raise TranslationError("refunds: not a list")
+    result: list[ChannelRefundData] = []
+    for index, item in enumerate(refunds):
+        where = f"refunds[{index}]"
+        if not isinstance(item, dict):
+            raise TranslationError(f"{where}: not an object")
+        refund_id = _positive_id(item.get("id"), where=f"{where}.id")
+        amount = _refund_amount(item.get("total"), where=f"{where}.total")
+        if amount == 0:
+            raise TranslationError(f"{where}.total: a refund of 0")
+        result.append(
+            ChannelRefundData(
+                external_id=str(refund_id), amount=amount, reason=str(item.get("reason") or "")
+            )
+        )
+    return tuple(result)
+
+
+def _refunded_item_id(item: dict[str, Any]) -> Any:
+    """The order item a refund line gives back: WooCommerce's ``_refunded_item_id`` meta."""
+    for meta in item.get("meta_data") or ():
+        if isinstance(meta, dict) and meta.get("key") == "_refunded_item_id":
+            return meta.get("value")
+    return item.get("refunded_item_id")
+
+
+def translate_refund_lines(
+    payload: Any, *, order_external_id: str
+) -> tuple[ChannelRefundLineData, ...]:
+    """A refund from ``GET /orders/<id>/refunds/<rid>``: its ``line_items`` (quantities and
+    money negative, each naming its order item in the ``_refunded_item_id`` meta)."""
+    if not isinstance(payload, dict):
+        raise TranslationError("refund payload must be a JSON object")
+    items = payload.get("line_items", [])
+    if not isinstance(items, list):
+        raise TranslationError("line_items: not a list")
+    lines: list[ChannelRefundLineData] = []
+    for index, item in enumerate(items):
+        where = f"line_items[{index}]"
+        if not isinstance(item, dict):
+            raise TranslationError(f"{where}: not an object")
+        item_id = item.get("id", index)
+        refunded = _refunded_item_id(item)
+        try:
+            refunded_id = int(str(refunded))
+        except ValueError:
+            raise TranslationError(f"{where}: names no order item (_refunded_item_id)") from None
+        quantity = item.get("quantity", 0)
+        if isinstance(quantity, bool) or not isinstance(quantity, int):
+            raise TranslationError(f"{where}.quantity: not an integer")
+        total = item.get("total")
+        lines.append(
+            ChannelRefundLineData(
+                external_id=f"{payload.get('id', '')}:{item_id}",
+                order_line_external_id=f"{order_external_id}:{refunded_id}",
+                quantity=abs(quantity),
+                amount=_refund_amount(total if total is not None else "0", where=f"{where}.total"),
+                tax=_refund_amount(item.get("total_tax") or "0", where=f"{where}.total_tax"),
+            )
+        )
+    return tuple(lines)
+
+
+# --- products ------------------------------------------------------------------------------------
+PRODUCT_TYPES = frozenset({"simple", "variable", "grouped", "external", "variation"})
+
+
+def product_modified_at(payload: dict[str, Any]) -> datetime | None:
+    value = payload.get("date_modified_gmt")
+    return parse_gmt(value, field="date_modified_gmt") if value else None
+
+
+def _price(payload: dict[str, Any], *, where: str) -> Decimal:
+    value = payload.get("price")
+    if value in (None, ""):
+        value = payload.get("regular_price")
+    if value in (None, ""):
+        return Decimal(0)
+    try:
+        price = to_decimal(value)
+    except MoneyError as exc:
+        raise TranslationError(f"{where}.price: {exc}") from exc
+    if price < 0:
+        raise TranslationError(f"{where}.price: negative")
+    return price
+
+
+def _text(payload: dict[str, Any], key: str, *, where: str, required: bool = False) -> str:
+    value = payload.get(key)
+    if value is None or value == "":
+        if required:
+            raise TranslationError(f"{where}.{key}: missing")
+        return ""
+    if not isinstance(value, str):
+        raise TranslationError(f"{where}.{key}: not a string")
+    return value.strip()
+
+
+def _attributes(payload: dict[str, Any], *, where: str) -> dict[str, str]:
+    """``[{name, option}]`` (a variation) or ``[{name, options: [...]}]`` (a product)."""
+    raw = payload.get("attributes") or []
+    if not isinstance(raw, list):
+        raise TranslationError(f"{where}.attributes: not a list")
+    attributes: dict[str, str] = {}
+    for index, attribute in enumerate(raw):
+        if not isinstance(attribute, dict) or not isinstance(attribute.get("name"), str):
+            raise TranslationError(f"{where}.attributes[{index}]: not a named attribute")
+        if "option" in attribute:
+            attributes[attribute["name"]] = str(attribute["option"])
+        elif isinstance(attribute.get("options"), list):
+            attributes[attribute["name"]] = ", ".join(str(o) for o in attribute["options"])
+    return attributes
+
+
+def _category(payload: dict[str, Any]) -> str:
+    categories = payload.get("categories")
+    if isinstance(categories, list) and categories and isinstance(categories[0], dict):
+        return str(categories[0].get("name") or "")
+    return ""
+
+
+def _sku_data(
+    payload: dict[str, Any], *, where: str, currency: str, parent_name: str = ""
+) -> ChannelSKUData:
+    item_id = _positive_id(payload.get("id"), where=f"{where}.id")
+    attributes = _attributes(payload, where=where)
+    name = _text(payload, "name", where=where)
+    if not name:
+        options = " / ".join(attributes.values())
+        name = f"{parent_name} — {options}" if parent_name and options else parent_name
+    if not name:
+        raise TranslationError(f"{where}.name: missing")
+    status = payload.get("status", "publish")
+    return ChannelSKUData(
+        external_id=str(item_id),
+        code=_text(payload, "sku", where=where) or f"woo-product-{item_id}",
+        name=name,
+        attributes=attributes,
+        price=_price(payload, where=where),
+        currency=currency,
+        is_active=status == "publish",
+        barcode=_text(payload, "global_unique_id", where=where),
+        source_updated_at=product_modified_at(payload),
+    )
+
+
+def translate_product(
+    payload: Any,
+    *,
+    source_system: str,
+    currency: str,
+    variations: list[Any] | None = None,
+) -> ChannelProductData:
+    """A product from ``/products`` (or a ``product.*`` webhook) and, for a variable parent,
+    its ``variations`` as ``/products/<id>/variations`` renders them (None: not read yet)."""
+    if not isinstance(payload, dict):
+        raise TranslationError("product payload must be a JSON object")
+    product_id = _positive_id(payload.get("id"), where="id")
+    kind = payload.get("type", "simple")
+    if kind not in PRODUCT_TYPES:
+        raise TranslationError(f"type: unknown product type {kind!r}")
+    name = _text(payload, "name", where="product", required=True)
+    is_variable = kind == "variable"
+    if is_variable:
+        listed = payload.get("variations", [])
+        if not isinstance(listed, list):
+            raise TranslationError("variations: not a list")
+        skus = tuple(
+            _sku_data(v, where=f"variations[{i}]", currency=currency, parent_name=name)
+            if isinstance(v, dict)
+            else _not_an_object(f"variations[{i}]")
+            for i, v in enumerate(variations or [])
+        )
+    else:
+        skus = (_sku_data(payload, where="product", currency=currency),)
+    return ChannelProductData(
+        system=SystemKind.WOOCOMMERCE,
+        source_system=source_system,
+        external_id=str(product_id),
+        code=_text(payload, "sku", where="product") or f"woo-product-{product_id}",
+        name=name,
+        category=_category(payload),
+        tax_class=_text(payload, "tax_class", where="product") or "standard",
+        is_variable=is_variable,
+        skus=skus,
+        source_updated_at=product_modified_at(payload),
+    )
+
+
+def _not_an_object(where: str) -> ChannelSKUData:
+    raise TranslationError(f"{where}: not an object")

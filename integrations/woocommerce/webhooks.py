@@ -81,6 +81,10 @@ def receive(request: WebhookRequest, connection: WebhookConnection) -> Outcome:
             headers=_kept_headers(request),
         )
     resource_id, modified, modified_at = webhook_subject(payload)
+    if not modified:
+        # The {"id": N} of a deletion carries no time: the delivery id (webhook + second) tells a
+        # later deletion (after a restore) from a redelivery of the same one.
+        modified = f"delivery:{delivery_id}"
     return Accept(
         topic=topic,
         resource=resource,

@@ -4,6 +4,7 @@ Plus logging in and out, and the orders page's filter form, HTMX partial and que
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from controltower.exceptions.choices import ExceptionType
 from controltower.exceptions.services import open_exception
 from controltower.orders.models import Order
 from controltower.orders.services import upsert_channel_order
+from controltower.returns.models import Refund
 from integrations.runtime.models import InboundEvent, MessageAction, OutboundMessage
 from integrations.woocommerce.translate import translate_order
 from tests.conftest import PERSONAS
@@ -49,7 +51,7 @@ def _admin_page(path: str) -> dict[str, Expected]:
 _VIEWERS = {OPS, FIN, ADM}
 
 # Path templates are filled from the ``ids`` fixture: {order}, {exception}, {event}, {message},
-# {action}, {correlation}.
+# {action}, {refund}, {correlation}.
 ROUTES: dict[str, tuple[str, dict[str, Expected]]] = {
     "home": (
         "/",
@@ -86,6 +88,8 @@ ROUTES: dict[str, tuple[str, dict[str, Expected]]] = {
     "api_outbound_messages": ("/api/v1/outbound-messages/", _page(401, _VIEWERS)),
     "api_outbound_message": ("/api/v1/outbound-messages/{message}/", _page(401, _VIEWERS)),
     "api_message_actions": ("/api/v1/message-actions/", _page(401, {OPS, ADM})),
+    "api_refunds": ("/api/v1/refunds/", _page(401, _VIEWERS)),
+    "api_refund": ("/api/v1/refunds/{refund}/", _page(401, _VIEWERS)),
     "api_message_action": ("/api/v1/message-actions/{action}/", _page(401, {OPS, ADM})),
     "api_backlog": ("/api/v1/backlog/", _page(401, _VIEWERS)),
     "api_trace": ("/api/v1/traces/{correlation}/", _page(401, _VIEWERS)),
@@ -137,6 +141,7 @@ SAMPLE_IDS = {
     "event": 1,
     "message": 1,
     "action": 1,
+    "refund": 1,
     "correlation": "00000000-0000-0000-0000-000000000001",
 }
 
@@ -208,7 +213,16 @@ def ids(order: Order) -> dict[str, Any]:
         reason="x",
     )
     exception = open_exception(type=ExceptionType.STUCK_ORDER, dedupe_key="access:1", title="Stuck")
+    refund = Refund.objects.create(
+        order=order,
+        correlation_id=order.correlation_id,
+        source_system=order.source_system,
+        external_id="access-1",
+        currency=order.currency,
+        amount=Decimal("5.00"),
+    )
     return {
+        "refund": refund.pk,
         "order": order.pk,
         "exception": exception.pk,
         "event": event.pk,

@@ -348,12 +348,12 @@ def test_admin_cancel_action_goes_through_the_order_service(
     assert order.state == OrderState.CANCELLED
     event = order.events.filter(type=OrderEventType.STATE_CHANGED).latest("pk")
     assert (event.parameters, event.actor) == (
-        {"old": "accepted", "new": "cancelled", "reason": "customer called"},
+        {"old": "accepted", "new": "cancelled", "reason": "cancelled here: customer called"},
         admin_user,
     )
     latest = order.history.latest()  # type: ignore[attr-defined]
     assert latest.history_user == admin_user
-    assert latest.history_change_reason == "accepted → cancelled: customer called"
+    assert latest.history_change_reason == "accepted → cancelled: cancelled here: customer called"
     statuses = Reservation.objects.filter(order_line__order=order).values_list("status", flat=True)
     assert list(statuses) == [ReservationStatus.RELEASED] * 2
 

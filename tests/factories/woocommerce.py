@@ -109,3 +109,12 @@ def webhook_headers(
 
 def body_of(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload).encode()
+
+
+def store_auth(key: str = "ck_t", secret: str = "cs_t") -> Any:
+    """How a client must sign calls to the store over plain http: OAuth 1.0a, as ours does."""
+    from integrations.woocommerce.client import SIGNATURE_HMAC_SHA256, WooOAuth1Auth
+
+    return WooOAuth1Auth(
+        key, client_secret=secret, signature_method=SIGNATURE_HMAC_SHA256, signature_type="QUERY"
+    )

@@ -11,6 +11,7 @@ from controltower.orders.models import Order
 from integrations.runtime.models import InboundEvent, OutboundMessage
 from tests.conftest import wait_for
 from tests.factories.integrations import WOO_SECRET, erp_connection, woo_connection
+from tests.factories.woocommerce import store_auth
 
 
 @pytest.mark.slow
@@ -21,7 +22,7 @@ def test_storefront_order_reaches_erp(
     # given: our connections, and a webhook registered in the store pointing at our receiver
     woo_connection()
     erp_connection(base_url=erp_simulator.url)
-    auth = ("ck_t", "cs_t")
+    auth = store_auth()
     hook = httpx.post(
         f"{woo_simulator.url}/wp-json/wc/v3/webhooks",
         auth=auth,

@@ -28,6 +28,7 @@ from integrations.simkit import (
 logger = logging.getLogger(__name__)
 
 ORDER_STATUSES = ("registered", "confirmed", "invoiced", "shipped", "cancelled")
+CANCELLABLE = frozenset({"registered", "confirmed"})
 
 
 def _is_decimal_string(value: Any) -> bool:
@@ -136,6 +137,9 @@ class ErpSimulator(JsonHTTPServer):
         self.route("POST", r"/api/v1/sales-orders/?", self.create_sales_order)
         self.route("GET", r"/api/v1/sales-orders/?", self.list_sales_orders)
         self.route("GET", r"/api/v1/sales-orders/(?P<order_id>[^/]+)/?", self.get_sales_order)
+        self.route(
+            "POST", r"/api/v1/sales-orders/(?P<order_id>[^/]+)/cancel/?", self.cancel_sales_order
+        )
         self.route("GET", r"/_sim/state", self.sim_state)
         self.route("GET", r"/_sim/sales-orders", self.sim_orders)
         self.route("POST", r"/_sim/sales-orders/(?P<order_id>[^/]+)/status", self.sim_set_status)
@@ -269,6 +273,64 @@ class ErpSimulator(JsonHTTPServer):
         if order is None:
             return json_response({"error": "not found"}, 404)
         return json_response(order)
+
+    def cancel_sales_order(self, request: Request) -> Response:
+        """Cancel while not yet invoiced or shipped; cancelling a cancelled order is a no-op.
+
+        ``Idempotency-Key`` (advised) replays the stored answer, as for create."""
+        if not self._authorized(request):
+            return self._unauthorized()
+        try:
+            payload = request.json() if request.body else {}
+        except (ValueError, UnicodeDecodeError):
+            return json_response({"error": "invalid JSON body", "fields": {}}, 400)
+        if not isinstance(payload, dict):
+            return json_response(
+                {"error": "validation failed", "fields": {"_": "body must be a JSON object"}}, 400
+            )
+        reason = payload.get("reason", "")
+        if not isinstance(reason, str):
+            return json_response(
+                {"error": "validation failed", "fields": {"reason": "must be a string"}}, 400
+            )
+        order_id = request.params["order_id"]
+        key = (request.header("Idempotency-Key") or "").strip() or None
+        scoped = f"cancel:{order_id}:{key}" if key is not None else None
+        fingerprint = payload_fingerprint(payload)
+        with self._lock:
+            if scoped is not None and scoped in self._idempotency:
+                stored_fingerprint, status, body = self._idempotency[scoped]
+                if stored_fingerprint != fingerprint:
+                    return json_response(
+                        {"error": "idempotency key reused with a different payload"}, 422
+                    )
+                return json_response(dict(body), status, {"Idempotent-Replayed": "true"})
+            order = self._orders.get(order_id)
+            if order is None:
+                return json_response({"error": "not found"}, 404)
+            if order["status"] not in CANCELLABLE and order["status"] != "cancelled":
+                return json_response(
+                    {
+                        "error": f"sales order is {order['status']} and can no longer be cancelled",
+                        "id": order_id,
+                        "status": order["status"],
+                    },
+                    409,
+                )
+            if order["status"] != "cancelled":
+                order["status"] = "cancelled"
+                order["cancel_reason"] = reason
+                order["cancelled_at"] = order["updated_at"] = iso_utc(utcnow())
+            body = {
+                "id": order_id,
+                "status": "cancelled",
+                "external_ref": order["external_ref"],
+                "cancelled_at": order.get("cancelled_at") or order["updated_at"],
+            }
+            if scoped is not None:
+                self._idempotency[scoped] = (fingerprint, 200, dict(body))
+        logger.info("cancelled %s", order_id)
+        return json_response(body, 200)
 
     # -- /_sim ----------------------------------------------------------------------------
 

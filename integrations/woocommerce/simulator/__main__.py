@@ -42,6 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--delivery-timeout", type=float, default=5.0, help="webhook delivery timeout (s)"
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        default=env("WOO_SIM_TLS", "") in ("1", "true"),
+        help="serve https with a self-signed certificate made at start",
+    )
+    parser.add_argument("--tls-cert", type=Path, default=None, help="PEM certificate (https)")
+    parser.add_argument("--tls-key", type=Path, default=None, help="PEM private key (https)")
+    parser.add_argument(
+        "--key-permissions",
+        choices=("read", "write", "read_write"),
+        default=env("WOO_SIM_KEY_PERMISSIONS", "read_write"),
+        help="permissions of the API key, as set in WooCommerce > Settings > Advanced",
+    )
     parser.add_argument("--log-level", default=env("SIM_LOG_LEVEL", "INFO"))
     return parser
 
@@ -74,10 +88,16 @@ def main(argv: list[str] | None = None) -> int:
             timezone=args.timezone,
             seed=args.seed,
             delivery_timeout=args.delivery_timeout,
+            tls=args.tls,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            key_permissions=args.key_permissions,
         )
     except (OSError, ValueError) as exc:
         parser.error(str(exc))
     logger.info("WooCommerce simulator ready on %s (rate %s orders/s)", server.url, args.rate)
+    if server.tls_cert is not None:
+        logger.info("TLS certificate (trust it in clients): %s", server.tls_cert)
     run_until_signal(server)
     return 0
 

@@ -274,3 +274,56 @@ def test_cli_starts_and_stops_on_sigterm() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_cancel_sales_order_cancels_once_and_replays_by_key(client: httpx.Client) -> None:
+    # given
+    created = client.post("/api/v1/sales-orders", json=order()).json()
+    path = f"/api/v1/sales-orders/{created['id']}/cancel"
+    # when
+    first = client.post(
+        path, json={"reason": "deleted in store"}, headers={"Idempotency-Key": "c1"}
+    )
+    again = client.post(
+        path, json={"reason": "deleted in store"}, headers={"Idempotency-Key": "c1"}
+    )
+    unkeyed = client.post(path, json={})
+    # then
+    assert first.status_code == 200
+    assert first.json()["status"] == "cancelled"
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert unkeyed.status_code == 200 and unkeyed.json()["status"] == "cancelled"
+    stored = client.get(f"/api/v1/sales-orders/{created['id']}").json()
+    assert stored["status"] == "cancelled" and stored["cancel_reason"] == "deleted in store"
+
+
+def test_cancel_sales_order_after_shipping_is_refused(client: httpx.Client) -> None:
+    # given
+    created = client.post("/api/v1/sales-orders", json=order()).json()
+    client.post(f"/_sim/sales-orders/{created['id']}/status", json={"status": "shipped"})
+    # when
+    response = client.post(f"/api/v1/sales-orders/{created['id']}/cancel", json={})
+    # then
+    assert response.status_code == 409
+    assert response.json() == {
+        "error": "sales order is shipped and can no longer be cancelled",
+        "id": created["id"],
+        "status": "shipped",
+    }
+
+
+def test_cancel_sales_order_bad_input_gets_clear_errors(client: httpx.Client) -> None:
+    # given
+    created = client.post("/api/v1/sales-orders", json=order()).json()
+    path = f"/api/v1/sales-orders/{created['id']}/cancel"
+    # when
+    wrong_type = client.post(path, json={"reason": 7})
+    unknown = client.post("/api/v1/sales-orders/SO-999999/cancel", json={})
+    # then
+    assert wrong_type.status_code == 400
+    assert wrong_type.json() == {
+        "error": "validation failed",
+        "fields": {"reason": "must be a string"},
+    }
+    assert unknown.status_code == 404 and unknown.json() == {"error": "not found"}
+    assert client.get(f"/api/v1/sales-orders/{created['id']}").json()["status"] == "registered"

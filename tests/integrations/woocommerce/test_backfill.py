@@ -14,10 +14,14 @@ from controltower.orders.models import Order
 from integrations.runtime.inbox import claim_inbound, process_inbound_event
 from integrations.runtime.models import InboundEvent, OutboundMessage, SyncCursor
 from integrations.woocommerce.backfill import backfill_orders, rearm_webhooks
+from integrations.woocommerce.client import SIGNATURE_HMAC_SHA256, WooOAuth1Auth
 from tests.conftest import CeleryWorker, wait_for
 from tests.factories.integrations import WOO_SECRET, erp_connection, woo_connection
 
-AUTH = ("ck_t", "cs_t")
+# Over plain http WooCommerce takes only OAuth 1.0a: sign as our client does.
+AUTH = WooOAuth1Auth(
+    "ck_t", client_secret="cs_t", signature_method=SIGNATURE_HMAC_SHA256, signature_type="QUERY"
+)
 
 
 def woo(sim: Any, method: str, path: str, **kwargs: Any) -> httpx.Response:

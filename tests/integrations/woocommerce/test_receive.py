@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from django.test import Client
 
@@ -226,3 +228,20 @@ def _encrypted(credentials: dict[str, str]) -> str:
     from integrations.runtime.crypto import encrypt_credentials
 
     return encrypt_credentials(credentials)
+
+
+@pytest.mark.django_db
+def test_receive_webhook_a_second_deletion_after_a_restore_is_not_a_redelivery(
+    client: Client,
+) -> None:
+    # given: WooCommerce's deletion body is only the id, with no modification time
+    woo_connection()
+    body = body_of({"id": 1001})
+    first = webhook_headers(body, topic="order.deleted")
+    # when: the same delivery twice, then a deletion in a later second (its own delivery id)
+    answers = [post(client, body, first).json()["status"] for _ in range(2)]
+    later = {**first, "X-WC-Webhook-Delivery-ID": hashlib.md5(b"7-1732270042").hexdigest()}
+    answers.append(post(client, body, later).json()["status"])
+    # then
+    assert answers == ["accepted", "duplicate", "accepted"]
+    assert InboundEvent.objects.filter(topic="order.deleted", resource_id="1001").count() == 2

@@ -11,12 +11,10 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,71 +23,19 @@ import pytest
 
 from integrations.simkit import free_port
 from integrations.woocommerce.simulator.server import HOOKSHOT_USER_AGENT, WooCommerceSimulator
+from tests.integrations.woocommerce.test_simulator_support import (
+    API,
+    CK,
+    CS,
+    SECRET,
+    Receiver,
+    oauth,
+    wait_for,
+)
 
-CK, CS = "ck_x", "cs_x"
-API = "/wp-json/wc/v3"
-SECRET = "whsec-test-1"
 WC_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
 REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-class Receiver:
-    """Tiny webhook receiving server recording raw requests."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.status = 200
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver.lock:
-                    receiver.requests.append(
-                        {"path": self.path, "headers": dict(self.headers.items()), "body": body}
-                    )
-                    status = receiver.status
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,))
-        self.thread.daemon = True
-        self.thread.start()
-
-    def received(self, kind: str | None = None) -> list[dict[str, Any]]:
-        with self.lock:
-            items = list(self.requests)
-        if kind == "ping":
-            return [r for r in items if "X-WC-Webhook-Topic" not in r["headers"]]
-        if kind == "event":
-            return [r for r in items if "X-WC-Webhook-Topic" in r["headers"]]
-        return items
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -102,7 +48,7 @@ def woo() -> Iterator[WooCommerceSimulator]:
 
 @pytest.fixture
 def client(woo: WooCommerceSimulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=woo.url, auth=(CK, CS), timeout=5) as c:
+    with httpx.Client(base_url=woo.url, auth=oauth(), timeout=5) as c:
         yield c
 
 
@@ -152,21 +98,6 @@ def assert_totals_add_up(order: dict[str, Any]) -> None:
         assert Decimal(line["subtotal"]) == Decimal(str(line["price"])) * line["quantity"]
 
 
-def test_auth_errors(woo: WooCommerceSimulator) -> None:
-    expected = {
-        "code": "woocommerce_rest_cannot_view",
-        "message": "Sorry, you cannot list resources.",
-        "data": {"status": 401},
-    }
-    for auth in (None, ("ck_x", "wrong"), ("nope", CS)):
-        response = httpx.get(f"{woo.url}{API}/orders", auth=auth)
-        assert response.status_code == 401
-        assert response.json() == expected
-    ok = httpx.get(f"{woo.url}{API}/orders", params={"consumer_key": CK, "consumer_secret": CS})
-    assert ok.status_code == 200
-    assert ok.json() == []
-
-
 def test_pagination_headers_and_per_page_limit(client: httpx.Client) -> None:
     client.post("/_sim/orders", json={"count": 5})
     response = client.get(f"{API}/orders", params={"per_page": 2})
@@ -188,11 +119,12 @@ def test_pagination_headers_and_per_page_limit(client: httpx.Client) -> None:
     )
     assert client.get(f"{API}/orders", params={"orderby": "bogus"}).status_code == 400
 
-    products = client.get(f"{API}/products", params={"per_page": 100})
-    assert products.headers["X-WP-Total"] == "20"
+    products = client.get(f"{API}/products", params={"per_page": 100, "type": "simple"})
+    assert products.headers["X-WP-Total"] == "12"
     product = products.json()[0]
     assert isinstance(product["price"], str) and isinstance(product["stock_quantity"], int)
-    assert {p["type"] for p in products.json()} == {"simple", "variation"}
+    every = client.get(f"{API}/products", params={"per_page": 100}).json()
+    assert {p["type"] for p in every} == {"simple", "variable"}  # variations are not listed
 
 
 def test_rest_create_and_update_order(client: httpx.Client) -> None:
@@ -415,7 +347,7 @@ def test_cli_with_catalog_file_stops_on_sigterm(tmp_path: Path) -> None:
                 return False
 
         wait_for(healthy, timeout=10)
-        products = httpx.get(f"{base}{API}/products", auth=(CK, CS)).json()
+        products = httpx.get(f"{base}{API}/products", auth=oauth()).json()
         assert [p["sku"] for p in products] == ["CLI-1"]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0
