@@ -402,7 +402,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds, ABBA (4)")
     parser.add_argument("--warmup", type=int, default=400, help="per receiver (400)")
     parser.add_argument("--redeliver", type=int, default=200, help="sent again (200)")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (4)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (4)")
+    parser.add_argument(
+        "--worker-class", default="sync", help="gunicorn worker class (sync; gthread keeps alive)"
+    )
+    parser.add_argument(
+        "--worker-threads",
+        type=int,
+        default=1,
+        help="threads per gthread worker (1 = no keep-alive)",
+    )
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
     parser.add_argument("--drain-timeout", type=float, default=900.0, help="seconds (900)")
@@ -541,9 +550,14 @@ def run(
             "gunicorn",
             "controltower.wsgi:application",
             "--worker-class",
-            "sync",
+            args.worker_class,
             "--workers",
             str(args.workers),
+            *(
+                ["--threads", str(args.worker_threads), "--keep-alive", "5"]
+                if args.worker_threads > 1
+                else []
+            ),
             "--bind",
             host,
             "--backlog",
