@@ -187,39 +187,43 @@ def _process_env(**extra: str) -> dict[str, str]:
 
 
 class WebServer:
-    """The real ASGI server (daphne) serving pages, API, webhooks and websockets."""
+    """The web tier as production runs it (``controltower/topology.py``): the buffering front
+    on ``url``, gunicorn's sync workers behind it (pages, API, webhooks), daphne (websockets)."""
 
     def __init__(self, **env: str) -> None:
         from controltower.engines import free_port
+        from controltower.topology import web_processes
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = ROOT / "var" / f"test-web-{RUN_ID}-{self.port}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "controltower.asgi:application",
-            ],
-            cwd=ROOT,
-            env=_process_env(**env),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+        commands = web_processes(
+            sys.executable,
+            port=self.port,
+            gunicorn_port=free_port(),
+            daphne_port=free_port(),
+            workers=2,
         )
+        self.processes = [
+            subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=_process_env(**env),
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+            )
+            for argv in commands.values()
+        ]
+        self.process = self.processes[-1]  # the front: what clients talk to
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         import httpx
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            if any(p.poll() is not None for p in self.processes):
                 raise RuntimeError(f"web server exited early:\n{self.log()}")
             try:
                 httpx.get(f"{self.url}/accounts/login/", timeout=1)
@@ -232,13 +236,15 @@ class WebServer:
         return self.log_path.read_text(errors="replace")[-5000:]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in reversed(self.processes):
             try:
-                self.process.wait(10)
+                process.wait(10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+                process.kill()
+                process.wait(5)
         self._log.close()
 
 
