@@ -1,7 +1,8 @@
 """``make demo``: the whole product on one machine, as real processes.
 
 Starts (or uses) PostgreSQL and Redis, migrates, seeds the Northwind retailer, starts the ERP and
-WooCommerce simulators, the web server (daphne: pages, API, webhooks and websockets), a Celery
+WooCommerce simulators, the web tier (the buffering front, gunicorn for pages, API and webhooks,
+daphne for websockets), a Celery
 worker and beat, registers the store's order webhooks, and lets the store take orders at a steady
 rate. Prints where to log in, then a status line every few seconds. Ctrl-C stops everything.
 """
@@ -375,19 +376,15 @@ def main(argv: list[str] | None = None) -> int:
                 "0",
             ],
         )
-        sup.start(
-            "web",
-            [
-                py,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(web_port),
-                "controltower.asgi:application",
-            ],
-        )
+        # The production web tier (controltower/topology.py): the buffering front on the demo's
+        # port, gunicorn's sync workers behind it, daphne for the websockets.
+        from controltower.engines import free_port
+        from controltower.topology import web_processes
+
+        for name, argv in web_processes(
+            py, port=web_port, gunicorn_port=free_port(), daphne_port=free_port(), workers=2
+        ).items():
+            sup.start(name, argv)
         sup.start(
             "worker",
             [
