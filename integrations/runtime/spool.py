@@ -23,7 +23,8 @@ Replay
     :data:`REPLAY_BATCH`, and removes the file only after they committed. A replay that fails half
     way leaves the file; the next one stores again what is missing and finds the rest held.
     It runs: in a background thread of the spooling process, every ``CT_SPOOL_RETRY_S`` until its
-    spool is empty (and at once after its next successful request); and from beat
+    spool is empty (and at once after its next successful request); in any web process that
+    finds spool files at a successful request (looked for every :data:`LOOK_EVERY_S`); and from beat
     (``integrations.drain_spool``, every ``CT_SPOOL_DRAIN_S``), which also drains the files of
     processes that died.
 
@@ -382,10 +383,22 @@ def _start_replayer() -> None:
     threading.Thread(target=_replay_loop, name="webhook-spool", daemon=True).start()
 
 
+LOOK_EVERY_S = 30.0
+_next_look = 0.0
+
+
 def nudge() -> None:
-    """After a request that reached the database: replay now if this process spooled."""
+    """After a request that reached the database: replay now if this process spooled; and, every
+    :data:`LOOK_EVERY_S`, look for files other processes left (one directory listing)."""
+    global _next_look
     if _running_pid == os.getpid():
         _wake.set()
+        return
+    now = time.monotonic()
+    if now >= _next_look:
+        _next_look = now + LOOK_EVERY_S
+        if spool_files():
+            _start_replayer()
 
 
 def status() -> dict[str, Any]:
