@@ -1,10 +1,11 @@
 """A PostgreSQL outage under load does not cost the webhook (issue 16, item 2).
 
 Real processes: a PostgreSQL server of the test's own (never the shared one), gunicorn serving
-``controltower.wsgi`` on it, and a stream of signed WooCommerce order webhooks from four senders.
-PostgreSQL is stopped (``-m immediate``, as a crash would) for 15 s and started again. Every
-delivery must be answered 2xx — WooCommerce disables a webhook after a few non-2xx answers and
-never retries — and once the database is back every order is in the inbox exactly once.
+``controltower.wsgi`` on it, a Celery worker with beat on it, and a stream of signed WooCommerce
+order webhooks from four senders. PostgreSQL is stopped (``-m immediate``, as a crash would) for
+15 s and started again. Every delivery must be answered 2xx — WooCommerce disables a webhook after
+a few non-2xx answers and never retries — and once the database is back every order is in the
+inbox exactly once, and one Order.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import ROOT, _process_env, wait_for
+from tests.conftest import ROOT, CeleryWorker, _process_env, wait_for
 from tests.factories.woocommerce import body_of, webhook_headers, woo_order
 
 OUTAGE_S = 15.0
@@ -105,14 +106,18 @@ def _env(server: OwnPostgres, spool_dir: Path) -> dict[str, str]:
 SETUP = """
 import django
 django.setup()
+from tests.factories.catalog import SKUFactory
 from tests.factories.integrations import woo_connection
 woo_connection()
+SKUFactory(code="NW-TEE-001-BLK-M")
+SKUFactory(code="NW-CAP-002-NAV-OS")
 """
 
 
 @pytest.fixture
 def receiver(own_postgres: OwnPostgres, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """gunicorn (two sync workers) serving controltower.wsgi on our own PostgreSQL."""
+    """gunicorn (two sync workers) serving controltower.wsgi on our own PostgreSQL, and a Celery
+    worker with beat on it that turns inbound events into orders."""
     from controltower.engines import free_port
 
     spool_dir = tmp_path / "spool"
@@ -120,6 +125,12 @@ def receiver(own_postgres: OwnPostgres, tmp_path: Path) -> Iterator[tuple[str, P
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=300)
     subprocess.run([sys.executable, "-c", SETUP], cwd=ROOT, env=env, check=True, timeout=60)
+    worker = CeleryWorker(
+        concurrency=2,
+        DATABASE_URL=own_postgres.url,
+        CT_SPOOL_DIR=str(spool_dir),
+        CT_SPOOL_DRAIN_S="2",
+    )
     port = free_port()
     log = (tmp_path / "gunicorn.log").open("wb")
     process = subprocess.Popen(
@@ -142,6 +153,7 @@ def receiver(own_postgres: OwnPostgres, tmp_path: Path) -> Iterator[tuple[str, P
     )
     url = f"http://127.0.0.1:{port}"
     try:
+        worker.wait_ready()
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -156,6 +168,7 @@ def receiver(own_postgres: OwnPostgres, tmp_path: Path) -> Iterator[tuple[str, P
         process.send_signal(signal.SIGTERM)
         process.wait(15)
         log.close()
+        worker.stop()
 
 
 class Senders:
@@ -199,12 +212,18 @@ class Senders:
             thread.join(10)
 
 
-def _inbox_counts(url: str) -> Counter[str]:
+def _counts(url: str, table: str, column: str) -> Counter[str]:
     with psycopg.connect(url, connect_timeout=5) as conn:
-        rows = conn.execute(
-            "SELECT resource_id, count(*) FROM integrations_inboundevent GROUP BY resource_id"
-        ).fetchall()
-    return Counter({resource_id: count for resource_id, count in rows})
+        rows = conn.execute(f"SELECT {column}, count(*) FROM {table} GROUP BY {column}").fetchall()
+    return Counter({key: count for key, count in rows})
+
+
+def _inbox_counts(url: str) -> Counter[str]:
+    return _counts(url, "integrations_inboundevent", "resource_id")
+
+
+def _order_counts(url: str) -> Counter[str]:
+    return _counts(url, "orders_order", "external_id")
 
 
 def test_rearm_watcher_notices_a_disabled_webhook_within_a_minute(settings: Any) -> None:
@@ -260,3 +279,12 @@ def test_database_outage_every_delivery_answered_2xx_and_stored_once(
     assert {rid: n for rid, n in counts.items() if n != 1} == {}
     assert set(counts) == sent
     assert wait_for(lambda: not list(spool_dir.glob("*.spool")), timeout=30)
+
+    # and the worker, which lived through the outage too, made each of them one order
+    def all_orders() -> bool:
+        """every order sent is an Order"""
+        return sent <= set(_order_counts(own_postgres.url))
+
+    wait_for(all_orders, timeout=240, interval=1)
+    orders = _order_counts(own_postgres.url)
+    assert set(orders) == sent and set(orders.values()) == {1}

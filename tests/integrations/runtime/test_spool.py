@@ -17,6 +17,7 @@ from django.test import Client
 
 from integrations.runtime import receive, registry, spool
 from integrations.runtime.models import InboundEvent
+from integrations.runtime.tasks import drain_spool
 from tests.factories.integrations import WOO_SECRET, woo_connection
 from tests.factories.woocommerce import body_of, webhook_headers, woo_order
 
@@ -258,6 +259,32 @@ def test_replay_skips_a_file_another_process_holds(spool_dir: Path) -> None:
     assert spool.pending() is True
 
 
+@pytest.mark.django_db
+def test_drain_spool_task_replays_the_files_of_this_host(
+    django_capture_on_commit_callbacks: Any, spool_dir: Path
+) -> None:
+    # given a file a process that died left behind
+    connection = woo_connection()
+    body = _order_body(6101)
+    record = spool.Record("woocommerce", connection.pk, "woo-web", body, _accept(body, 6101), 0.0)
+    spool_dir.mkdir(parents=True)
+    (spool_dir / "web-1-4242.spool").write_bytes(record.encode())
+
+    # when
+    with django_capture_on_commit_callbacks(execute=False):
+        result = drain_spool()
+
+    # then
+    assert result == {"files": 1, "records": 1, "stored": 1, "duplicate": 0}
+    assert InboundEvent.objects.filter(resource_id="6101").count() == 1
+    assert spool.spool_files() == []
+
+
+def test_drain_spool_task_with_nothing_spooled_lists_one_directory() -> None:
+    # given no spool directory at all / when / then
+    assert drain_spool() == {"files": 0}
+
+
 # --- the receive path ----------------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 def test_receive_webhook_spools_when_the_database_is_unreachable(
@@ -381,3 +408,23 @@ def test_receive_webhook_does_not_spool_other_database_errors(
     # then
     assert response.status_code == 503
     assert spool.pending() is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_receive_webhook_success_picks_up_spool_files_others_left(
+    client: Client, monkeypatch: pytest.MonkeyPatch, spool_dir: Path
+) -> None:
+    # given a spool file a dead process left, and a process that never spooled
+    woo_connection()
+    spool_dir.mkdir(parents=True)
+    (spool_dir / "web-1-4242.spool").write_bytes(b"")
+    started: list[bool] = []
+    monkeypatch.setattr(spool, "_start_replayer", lambda: started.append(True))
+    monkeypatch.setattr(spool, "_next_look", 0.0)
+
+    # when
+    response = _post(client, _order_body(7600))
+
+    # then
+    assert response.status_code == 200 and response.json() == {"status": "accepted"}
+    assert started == [True]
