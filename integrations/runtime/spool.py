@@ -397,8 +397,11 @@ def nudge() -> None:
     now = time.monotonic()
     if now >= _next_look:
         _next_look = now + LOOK_EVERY_S
-        if spool_files():
-            _start_replayer()
+        try:
+            if spool_files():
+                _start_replayer()
+        except Exception:  # the answer is already decided; beat drains the spool too
+            logger.exception("could not look at the webhook spool")
 
 
 def status() -> dict[str, Any]:
