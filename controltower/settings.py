@@ -208,7 +208,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "woocommerce.rearm_webhooks": {
         "task": "woocommerce.rearm_webhooks",
-        "schedule": env_float("CT_WOO_REARM_S", 300.0),
+        "schedule": env_float("CT_WOO_REARM_S", 30.0),  # WooCommerce disables; notice it soon
+    },
+    "integrations.drain_spool": {
+        "task": "integrations.drain_spool",
+        "schedule": env_float("CT_SPOOL_DRAIN_S", 10.0),
     },
     "woocommerce.pull_products": {
         "task": "woocommerce.pull_products",
@@ -258,6 +262,13 @@ CT_BACKOFF_BASE_S = env_float("CT_BACKOFF_BASE_S", 1.0)
 CT_BACKOFF_CAP_S = env_float("CT_BACKOFF_CAP_S", 300.0)
 CT_BREAKER_THRESHOLD = env_int("CT_BREAKER_THRESHOLD", 5)
 CT_BREAKER_COOLDOWN_S = env_float("CT_BREAKER_COOLDOWN_S", 30.0)
+# Webhooks spooled on local disk while PostgreSQL is unreachable (integrations/runtime/spool.py)
+CT_SPOOL_DIR = env_str(
+    "CT_SPOOL_DIR", str(Path(env_str("CT_DATA_DIR", str(BASE_DIR / "var"))) / "spool")
+)
+CT_SPOOL_MAX_BYTES = env_int("CT_SPOOL_MAX_BYTES", 64 * 1024 * 1024)
+CT_SPOOL_CREDENTIALS_S = env_float("CT_SPOOL_CREDENTIALS_S", 300.0)
+CT_SPOOL_RETRY_S = env_float("CT_SPOOL_RETRY_S", 2.0)
 CT_LIVE_POLL_S = env_int("CT_LIVE_POLL_S", 15)
 CT_LOG_FORMAT = env_str("CT_LOG_FORMAT", "json")
 CT_LOG_LEVEL = env_str("CT_LOG_LEVEL", "INFO")

@@ -36,7 +36,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.request import HttpHeaders
 from django.views.decorators.csrf import csrf_exempt
 
-from integrations.runtime import inbox, registry
+from integrations.runtime import inbox, registry, spool
 from integrations.runtime.models import Connection
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 CONNECTION_CACHE_S = 5.0
 HOOK_PATH = re.compile(r"^/hooks/(?P<kind>[a-z0-9_-]+)/(?P<slug>[-a-zA-Z0-9_]+)/$")
 UNAVAILABLE = registry.Answer(503, {"detail": "temporarily unavailable, please retry"})
+SPOOLED = registry.Answer(202, {"status": "spooled"})
 
 
 # --- connections, per process, for a few seconds -------------------------------------------------
@@ -114,6 +115,37 @@ def unavailable(path: str) -> registry.Answer:
     return UNAVAILABLE
 
 
+def spool_or_unavailable(
+    kind: str, slug: str, request: registry.WebhookRequest, path: str
+) -> registry.Answer:
+    """The database is unreachable: keep a verified delivery in the local spool (``spool.py``)
+    and answer ``202 {"status": "spooled"}`` — WooCommerce counts any 2xx as delivered and would
+    disable the webhook after a few 503s.
+
+    It is verified with the credentials this process last read for ``slug``, if they are at most
+    ``CT_SPOOL_CREDENTIALS_S`` old (the database that could say otherwise is down; a secret
+    rotated meanwhile is seen once it is back). Answered 503 as before: a process that never read
+    the connection, a signature those credentials do not match, a verified body we cannot read
+    (kept as a rejected event only in the database), or a full spool.
+    """
+    receive = registry.WEBHOOKS.get(kind)
+    hit = _connections.get((slug, kind))
+    if receive is None or hit is None:
+        return unavailable(path)
+    expires_at, connection = hit
+    if time.monotonic() - (expires_at - CONNECTION_CACHE_S) > settings.CT_SPOOL_CREDENTIALS_S:
+        return unavailable(path)
+    outcome = receive(request, connection)
+    if isinstance(outcome, registry.Accept):
+        if spool.append(kind, connection, request.body, outcome):
+            logger.warning("webhook %s: database unreachable, delivery spooled", path)
+            return SPOOLED
+        return unavailable(path)
+    if isinstance(outcome, (registry.Reject, registry.Unverified)):
+        return unavailable(path)
+    return outcome  # a ping, a missing signature: answered as always
+
+
 # --- answers -------------------------------------------------------------------------------------
 _SECURITY_HEADERS: list[tuple[str, str]] | None = None
 
@@ -161,8 +193,12 @@ def receive_webhook(request: HttpRequest, kind: str, slug: str) -> HttpResponse:
     )
     try:
         answer = handle_webhook(kind, slug, hook)
+    except (OperationalError, InterfaceError):
+        answer = spool_or_unavailable(kind, slug, hook, request.path)
     except DatabaseError:
         answer = unavailable(request.path)
+    else:
+        spool.nudge()
     return _response(answer)
 
 
@@ -201,11 +237,13 @@ def _run_lean(kind: str, slug: str, hook: registry.WebhookRequest, path: str) ->
     try:
         for attempt in (1, 2):
             try:
-                return handle_webhook(kind, slug, hook)
+                answer = handle_webhook(kind, slug, hook)
+                spool.nudge()
+                return answer
             except (OperationalError, InterfaceError):
                 db.close()
                 if attempt == 2:
-                    return unavailable(path)
+                    return spool_or_unavailable(kind, slug, hook, path)
             except DatabaseError:
                 return unavailable(path)
         return UNAVAILABLE

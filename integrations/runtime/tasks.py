@@ -79,3 +79,15 @@ def drain_outbox(self: object, slot: int = 0) -> int:
 def sweep() -> dict[str, int]:
     with acting_as("system.runtime"):
         return sweeper.sweep()
+
+
+# --- the webhook spool (integrations/runtime/spool.py) -------------------------------------------
+@shared_task(name="integrations.drain_spool")
+def drain_spool() -> dict[str, int]:
+    """Store deliveries spooled while the database was unreachable, on this host: the files of
+    processes that got no more traffic or died. Nothing spooled: one directory listing."""
+    from integrations.runtime import spool
+
+    if not spool.spool_files():
+        return {"files": 0}
+    return spool.replay()
