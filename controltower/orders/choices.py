@@ -55,3 +55,5 @@ class OrderEventType(models.TextChoices):
     ERP_CANCELLED = "erp_cancelled", "Cancelled in ERP"
     ERP_CREATE_WITHDRAWN = "erp_create_withdrawn", "ERP create withdrawn"
     CHANNEL_UPDATE_REQUESTED = "channel_update_requested", "Channel update requested"
+    ERP_REFERENCE_REFUSED = "erp_reference_refused", "Second ERP reference refused"
+    ERP_REFERENCE_REPOINTED = "erp_reference_repointed", "ERP reference changed"

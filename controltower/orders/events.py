@@ -91,3 +91,17 @@ def channel_update_requested(
         change=change,
         idempotency_key=idempotency_key,
     )
+
+
+def erp_reference_refused(order: Order, *, held: str, offered: str, connection: str) -> OrderEvent:
+    return _event(
+        order,
+        OrderEventType.ERP_REFERENCE_REFUSED,
+        held=held,
+        offered=offered,
+        connection=connection,
+    )
+
+
+def erp_reference_repointed(order: Order, *, old: str, new: str, reason: str) -> OrderEvent:
+    return _event(order, OrderEventType.ERP_REFERENCE_REPOINTED, old=old, new=new, reason=reason)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -256,13 +257,28 @@ def upsert_channel_order(channel: Channel, data: ChannelOrderData) -> OrderUpser
             )
 
 
+class ErpReferenceError(ValueError):
+    pass
+
+
+def _erp_reference_conflict_key(order: Order) -> str:
+    return f"order:{order.pk}:erp-reference-conflict"
+
+
 @domain_service
 def register_order_in_erp(order: Order, *, erp_reference: str, connection: str) -> Order:
-    """The ERP acknowledged the sales order: record its reference and move to registered."""
+    """The ERP acknowledged the sales order: record its reference and move to registered.
+
+    A reference once recorded is never re-pointed here: an answer naming a different sales order
+    (a second one in the ERP) is refused, recorded as ``erp_reference_refused`` and opens an
+    exception; a person changes the reference with :func:`repoint_erp_reference`."""
     with transaction.atomic(savepoint=False):
         order = lock_order(order.pk)
         with correlated(order.correlation_id):
             if order.erp_reference == erp_reference:
+                return order
+            if order.erp_reference:
+                _refuse_second_erp_reference(order, offered=erp_reference, connection=connection)
                 return order
             order.erp_reference = erp_reference
             order.erp_registered_at = timezone.now()
@@ -438,3 +454,61 @@ def record_channel_update_requested(
         events.channel_update_requested(
             order, connection=connection, change=change, idempotency_key=idempotency_key
         )
+
+
+def _refuse_second_erp_reference(order: Order, *, offered: str, connection: str) -> None:
+    held = order.erp_reference
+    events.erp_reference_refused(order, held=held, offered=offered, connection=connection)
+    logger.warning(
+        "order %s holds ERP reference %s; %s named %s: refused", order.pk, held, connection, offered
+    )
+    open_exception(
+        type=ExceptionType.STUCK_ORDER,
+        dedupe_key=_erp_reference_conflict_key(order),
+        title=f"Order {order} has a second ERP sales order {offered} (holds {held})",
+        detail=(
+            f"The ERP ({connection}) answered with sales order {offered} for order "
+            f"{order.number}, which is registered as {held}. The reference was not changed. "
+            f"Cancel the sales order that should not exist in the ERP; if {offered} is the "
+            "right one, change the order's ERP reference (with a reason)."
+        ),
+        severity=Severity.HIGH,
+        correlation_id=order.correlation_id,
+        money_at_risk=order.total_amount,
+        currency=order.currency,
+        subject_type="orders.order",
+        subject_id=str(order.pk),
+        context={"held": held, "offered": offered, "connection": connection},
+    )
+    live.order_changed(order.pk, created=False)
+
+
+@domain_service
+def repoint_erp_reference(order: Order, *, reference: str, reason: str, actor: Any = None) -> Order:
+    """A person says the order's ERP sales order is ``reference`` (not the one recorded): the
+    change, its reason and who made it go into the order's history and an
+    ``erp_reference_repointed`` event; a reference conflict on the order closes."""
+    reference = (reference or "").strip()
+    reason = (reason or "").strip()
+    if not reason:
+        raise ErpReferenceError("a reason is required to change an ERP reference")
+    if not reference:
+        raise ErpReferenceError("the new ERP reference is empty")
+    acting = acting_as(actor) if actor is not None else contextlib.nullcontext()
+    with acting, transaction.atomic(savepoint=False):
+        order = lock_order(order.pk)
+        with correlated(order.correlation_id):
+            old = order.erp_reference
+            if old == reference:
+                raise ErpReferenceError(f"order {order} is already registered as {reference}")
+            order.erp_reference = reference
+            if order.erp_registered_at is None:
+                order.erp_registered_at = timezone.now()
+            stamp(order, f"ERP reference {old or 'none'} → {reference}: {reason}"[:100])
+            order.save(update_fields=["erp_reference", "erp_registered_at", "updated_at"])
+            events.erp_reference_repointed(order, old=old, new=reference, reason=reason)
+            close_exceptions_for(
+                _erp_reference_conflict_key(order), reason=f"ERP reference set to {reference}"
+            )
+            live.order_changed(order.pk, created=False)
+    return order

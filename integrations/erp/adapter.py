@@ -4,6 +4,8 @@ orders cancel them.
 Deliver: ``POST {base_url}/api/v1/sales-orders`` with ``Authorization: Bearer <token>``,
 ``Idempotency-Key`` (the outbox key, so a retry after a lost answer creates nothing new) and
 ``X-Correlation-ID``. The ERP's sales-order id is recorded on the order as its ERP reference.
+The create declares that it creates a sales order, so a delivered one is never replayed into a
+second; and the order refuses (and reports) an answer that names a different sales order.
 
 Cancel (``order_cancelled`` from the orders domain): ``POST /api/v1/sales-orders/<id>/cancel``
 with an ``Idempotency-Key``. A create still in the outbox is withdrawn at delivery time (the order
@@ -44,6 +46,7 @@ from integrations.runtime.http import (
 from integrations.runtime.models import Connection, OutboundMessage
 from integrations.runtime.outbox import enqueue_outbound
 from integrations.runtime.registry import (
+    Creates,
     DeliveryResult,
     deliverer,
     on_delivered,
@@ -93,7 +96,13 @@ def queue_sales_order(order: Order) -> None:
             record_erp_request(order, connection=connection.slug, idempotency_key=key)
 
 
-@deliverer(SALES_ORDER_CREATE, label="ERP: create sales order")
+# A delivered create made a sales order: the runtime refuses to replay it into a second one (the
+# contract has no sales-order update to offer instead).
+@deliverer(
+    SALES_ORDER_CREATE,
+    label="ERP: create sales order",
+    creates=Creates(what="sales order", reference_key="id"),
+)
 def deliver_sales_order(message: OutboundMessage) -> DeliveryResult:
     connection = message.connection
     order = Order.objects.filter(pk=message.subject_id).first()

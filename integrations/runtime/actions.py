@@ -1,6 +1,11 @@
 """People acting on messages: retry one as it is, or replay it (edited or not) through the same
 path as the original. Each action is a ``MessageAction`` row naming the person and the reason,
-with the diff of an edited payload."""
+with the diff of an edited payload.
+
+A message kind that creates something on the other side (``registry.Creates``) is sent at most
+once per subject: once one create of it was delivered, a replay is refused with the reference it
+created (:class:`ReplayRefused`), or sent as the kind's declared update instead; and while one is
+still on its way, no second one is queued beside it."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import uuid
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from controltower.core.context import current_actor
@@ -21,6 +27,89 @@ from integrations.runtime.models import InboundEvent, MessageAction, OutboundMes
 
 class MessageActionError(ValueError):
     pass
+
+
+class ReplayRefused(MessageActionError):
+    """Sending this again would create a second one of what the message creates."""
+
+
+_ON_ITS_WAY = (OutboundStatus.PENDING, OutboundStatus.IN_FLIGHT)
+
+
+def _root(message: OutboundMessage) -> OutboundMessage:
+    """The original a replay (of a replay …) descends from; the message itself if none."""
+    root, seen = message, {message.pk}
+    while root.replay_of_id is not None and root.replay_of_id not in seen:
+        seen.add(root.replay_of_id)
+        root = OutboundMessage.objects.get(pk=root.replay_of_id)
+    return root
+
+
+def create_family(message: OutboundMessage) -> QuerySet[OutboundMessage]:
+    """Every message that creates the same thing as ``message``: the same kind to the same
+    connection, for the same subject or in the same replay tree (keys ``<original>:…``)."""
+    root = _root(message)
+    same = Q(pk=root.pk) | Q(idempotency_key__startswith=f"{root.idempotency_key}:")
+    if message.subject_id:
+        same |= Q(subject_type=message.subject_type, subject_id=message.subject_id)
+    return OutboundMessage.objects.filter(
+        same, connection_id=message.connection_id, kind=message.kind
+    )
+
+
+def delivered_create(message: OutboundMessage) -> OutboundMessage | None:
+    """The delivered create of ``message``'s family (the first), if its kind creates anything."""
+    if registry.creates_for(message.kind) is None:
+        return None
+    return (
+        create_family(message)
+        .filter(status=OutboundStatus.DELIVERED)
+        .order_by("delivered_at", "pk")
+        .first()
+    )
+
+
+def create_refusal(message: OutboundMessage, *, again: bool = True) -> str:
+    """Why ``message`` may not be sent again (a replay; with ``again=False`` a retry of itself),
+    or "" when it may. Only kinds that create something are ever refused."""
+    creates = registry.creates_for(message.kind)
+    if creates is None:
+        return ""
+    system = message.connection.name
+    delivered = delivered_create(message)
+    if delivered is not None:
+        reference = creates.reference_in(delivered.response)
+        when = timezone.localtime(delivered.delivered_at).strftime("%Y-%m-%d %H:%M:%S")
+        held = (
+            f"{system} already holds {creates.what} {reference}, created by message "
+            f"{delivered.pk} ({when})"
+            if reference
+            else f"message {delivered.pk} was already delivered to {system} ({when})"
+        )
+        return (
+            f"Not sent again: {held}. {message.kind_label} is a create; sending it again "
+            f"would create a second {creates.what}. Change "
+            f"{creates.what + ' ' + reference if reference else 'it'} in {system} itself."
+        )
+    family = create_family(message)
+    if not again:
+        family = family.exclude(pk=message.pk)
+    waiting = family.filter(status__in=_ON_ITS_WAY).order_by("pk").first()
+    if waiting is not None:
+        return (
+            f"Not sent again: message {waiting.pk} ({message.kind_label}) is still "
+            f"{waiting.get_status_display().lower()}; a second create beside it could create a "
+            f"second {creates.what} in {system}. Wait for it, or retry it if it is stuck."
+        )
+    return ""
+
+
+def replay_offer(message: OutboundMessage) -> tuple[str, str]:
+    """What a replay of ``message`` would do now, for the page: (kind it would send, refusal)."""
+    creates = registry.creates_for(message.kind)
+    if creates is not None and creates.update_kind and delivered_create(message) is not None:
+        return creates.update_kind, ""
+    return message.kind, create_refusal(message)
 
 
 def _json_text(value: Any) -> str:
@@ -72,6 +161,9 @@ def retry_outbound_message(message: OutboundMessage, *, reason: str) -> Outbound
         message = OutboundMessage.objects.select_for_update().get(pk=message.pk)
         if message.status in (OutboundStatus.DELIVERED, OutboundStatus.IN_FLIGHT):
             raise MessageActionError(f"message {message.pk} is {message.status}; nothing to retry")
+        refusal = create_refusal(message, again=False)
+        if refusal:
+            raise ReplayRefused(refusal)
         _record_action(
             action=MessageAction.Action.RETRY,
             direction=MessageAction.Direction.OUTBOUND,
@@ -90,23 +182,38 @@ def retry_outbound_message(message: OutboundMessage, *, reason: str) -> Outbound
 def replay_outbound_message(
     message: OutboundMessage, *, reason: str, payload: Any = None
 ) -> OutboundMessage:
-    """A new message through the same path: the original payload, or an edited one."""
+    """A new message through the same path: the original payload, or an edited one.
+
+    A create already delivered is never sent as a create again: it goes as the kind's declared
+    update (``Creates.update_kind``, key ``<original>:update:<n>``), or is refused
+    (:class:`ReplayRefused`, naming what it created)."""
     if payload is not None and not isinstance(payload, dict):
         raise MessageActionError("payload must be a JSON object")
     with transaction.atomic():
-        message = OutboundMessage.objects.select_for_update().get(pk=message.pk)
+        message = OutboundMessage.objects.select_related("connection").get(pk=message.pk)
+        # One create family at a time: two people replaying at once queue one create, not two.
+        OutboundMessage.objects.select_for_update().filter(pk=_root(message).pk).first()
+        message = (
+            OutboundMessage.objects.select_for_update(of=("self",))
+            .select_related("connection")
+            .get(pk=message.pk)
+        )
+        kind, refusal = replay_offer(message)
+        if refusal:
+            raise ReplayRefused(refusal)
         body = payload if payload is not None else message.payload
         diff = _diff(_json_text(message.payload), _json_text(body)) if payload is not None else ""
         number = message.replays.count() + 1
+        suffix = "replay" if kind == message.kind else "update"
         replay = OutboundMessage.objects.create(
             connection=message.connection,
             correlation_id=message.correlation_id,
-            kind=message.kind,
-            idempotency_key=f"{message.idempotency_key}:replay:{number}",
+            kind=kind,
+            idempotency_key=f"{message.idempotency_key}:{suffix}:{number}",
             subject_type=message.subject_type,
             subject_id=message.subject_id,
             payload=body,
-            max_attempts=registry.policy_for(message.kind).max_attempts,
+            max_attempts=registry.policy_for(kind).max_attempts,
             replay_of=message,
         )
         _record_action(

@@ -9,8 +9,10 @@ A kind (``integrations/<kind>/``) contributes, each by one decorator here:
 - ``@inbound(kind)`` in ``adapter.py``: apply one stored event through the domain services
   (translate with ``translate.py``); returns the business transaction's correlation id, or None
   when the event is ignored; raise :class:`PoisonMessage` for what can never be applied;
-- ``@deliverer(message_kind, label=…, policy=…)``: one outbound call for a message, mapped to a
-  :class:`DeliveryResult` (``integrations.runtime.http.result_from_response``);
+- ``@deliverer(message_kind, label=…, policy=…, creates=…)``: one outbound call for a message,
+  mapped to a :class:`DeliveryResult` (``integrations.runtime.http.result_from_response``); a kind
+  whose call creates something on the other side (a sales order) says so with :class:`Creates`,
+  and the runtime never lets a person replay it into a second one;
 - ``@on_delivered(message_kind)``: record what the other system answered, in the delivery's
   transaction;
 - ``@subscribe(domain_event)``: write outbox rows when another kind announces a domain event
@@ -66,6 +68,27 @@ class MessagePolicy:
     backoff_cap_s: float = 300.0
     breaker_threshold: int = 5
     breaker_cooldown_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class Creates:
+    """A message kind whose delivery creates something on the other side (a sales order).
+
+    Once a create of a subject was delivered, replaying it (edited or not) would create a second
+    one: the runtime refuses, naming what was created (``what`` and the reference found under
+    ``reference_key`` in the delivered answer). Where the other system can change what it holds,
+    ``update_kind`` names the message kind that does, and a replay of a delivered create is sent
+    as that update instead (its deliverer finds the reference in ``created_reference``)."""
+
+    what: str
+    reference_key: str = "id"
+    update_kind: str = ""
+
+    def reference_in(self, response: Any) -> str:
+        """The reference a delivered answer names, or "" when it names none."""
+        if isinstance(response, dict):
+            return str(response.get(self.reference_key) or "")
+        return ""
 
 
 def default_policy() -> MessagePolicy:
@@ -163,6 +186,7 @@ ON_DELIVERED: dict[str, DeliveredHook] = {}
 SUBSCRIBERS: dict[str, list[Subscriber]] = defaultdict(list)
 POLICIES: dict[str, MessagePolicy] = {}
 LABELS: dict[str, str] = {}
+CREATES: dict[str, Creates] = {}
 
 
 def policy_for(message_kind: str) -> MessagePolicy:
@@ -172,6 +196,11 @@ def policy_for(message_kind: str) -> MessagePolicy:
 def label_for(message_kind: str) -> str:
     """How people read a message kind ("ERP: create sales order"); the kind itself if unnamed."""
     return LABELS.get(message_kind, message_kind)
+
+
+def creates_for(message_kind: str) -> Creates | None:
+    """What a message kind creates on the other side, or None (it changes or tells only)."""
+    return CREATES.get(message_kind)
 
 
 def webhook(kind: str) -> Callable[[WebhookReceiver], WebhookReceiver]:
@@ -191,7 +220,11 @@ def inbound(kind: str) -> Callable[[InboundHandler], InboundHandler]:
 
 
 def deliverer(
-    message_kind: str, *, label: str = "", policy: MessagePolicy | None = None
+    message_kind: str,
+    *,
+    label: str = "",
+    policy: MessagePolicy | None = None,
+    creates: Creates | None = None,
 ) -> Callable[[Deliverer], Deliverer]:
     def register(func: Deliverer) -> Deliverer:
         DELIVERERS[message_kind] = func
@@ -199,6 +232,8 @@ def deliverer(
             LABELS[message_kind] = label
         if policy is not None:
             POLICIES[message_kind] = policy
+        if creates is not None:
+            CREATES[message_kind] = creates
         return func
 
     return register

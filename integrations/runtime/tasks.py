@@ -4,43 +4,84 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
+from collections.abc import Callable
 
 from celery import shared_task
 from django.conf import settings
+from django.db.models import F
 
 from controltower.core import live
 from controltower.core.context import acting_as
 from integrations.runtime import inbox, kick, outbox, sweeper
+from integrations.runtime.choices import InboundStatus, OutboundStatus
+from integrations.runtime.models import InboundEvent, OutboundMessage
 
 logger = logging.getLogger(__name__)
 
 DRAIN_BUDGET_S = 20.0
 
 
-def _drain(queue: str, slot: int, claim: object, handle: object, batch: int, task_id: str) -> int:
+def _unclaim_inbound(ids: list[int]) -> None:
+    """Hand claimed events back untouched (the attempt the claim counted is given back)."""
+    InboundEvent.objects.filter(id__in=ids, status=InboundStatus.PROCESSING).update(
+        status=InboundStatus.PENDING, claimed_until=None, attempts=F("attempts") - 1
+    )
+
+
+def _unclaim_outbound(ids: list[int]) -> None:
+    """Hand claimed messages back untouched (a claim spends no attempt)."""
+    OutboundMessage.objects.filter(id__in=ids, status=OutboundStatus.IN_FLIGHT).update(
+        status=OutboundStatus.PENDING, claimed_until=None, claim_token=None
+    )
+
+
+def _drain(
+    queue: str,
+    slot: int,
+    claim: Callable[[int], list[int]],
+    handle: Callable[[int, str], object],
+    batch: int,
+    task_id: str,
+    *,
+    token: str = "",
+    unclaim: Callable[[list[int]], None],
+) -> int:
+    """Claim and handle batches while holding ``slot`` (a lease renewed by a heartbeat, so a
+    slow call never makes it look free), until the queue is empty or the budget is spent."""
+    lease = kick.SlotLease(queue, slot, token or uuid.uuid4().hex)
+    if not lease.start():
+        logger.info("drain %s slot %s: another drain holds the slot; nothing to do", queue, slot)
+        return 0
     done = 0
     deadline = time.monotonic() + DRAIN_BUDGET_S
     try:
         while time.monotonic() < deadline:
-            kick.refresh(queue, slot)
-            ids = claim(batch)  # type: ignore[operator]
+            if not lease.held:
+                return done  # another drain owns the slot now: it drains the rest
+            ids = claim(batch)
             if not ids:
                 # Release the slot, then look once more: an item committed between our empty
                 # claim and the release would otherwise wait for the sweeper.
-                kick.release(queue, slot)
-                ids = claim(batch)  # type: ignore[operator]
+                lease.release()
+                ids = claim(batch)
                 if not ids:
                     return done
-                kick.refresh(queue, slot)
+                if not lease.retake():
+                    # A kick took the slot in between: its drain takes these too.
+                    unclaim(ids)
+                    kick.kick(queue)
+                    return done
             with kick.deferred(), live.batched():
-                for item_id in ids:
-                    handle(item_id, task_id)  # type: ignore[operator]
+                for index, item_id in enumerate(ids):
+                    if not lease.held:
+                        unclaim(ids[index:])
+                        break
+                    handle(item_id, task_id)
                     done += 1
-    except BaseException:
-        kick.release(queue, slot)
-        raise
+    finally:
+        lease.release()
     # Budget spent with work left: hand over to a fresh task so others get the worker too.
-    kick.release(queue, slot)
     kick.kick(queue)
     return done
 
@@ -50,7 +91,7 @@ def _task_id(task: object) -> str:
 
 
 @shared_task(name="integrations.drain_inbox", bind=True)
-def drain_inbox(self: object, slot: int = 0) -> int:
+def drain_inbox(self: object, slot: int = 0, token: str = "") -> int:
     with acting_as("system.runtime"):
         return _drain(
             "inbox",
@@ -59,11 +100,13 @@ def drain_inbox(self: object, slot: int = 0) -> int:
             lambda item_id, _task: inbox.process_inbound_event(item_id),
             settings.CT_INBOX_BATCH,
             _task_id(self),
+            token=token,
+            unclaim=_unclaim_inbound,
         )
 
 
 @shared_task(name="integrations.drain_outbox", bind=True)
-def drain_outbox(self: object, slot: int = 0) -> int:
+def drain_outbox(self: object, slot: int = 0, token: str = "") -> int:
     with acting_as("system.runtime"):
         return _drain(
             "outbox",
@@ -72,6 +115,8 @@ def drain_outbox(self: object, slot: int = 0) -> int:
             lambda item_id, task: outbox.deliver_outbound_message(item_id, task_id=task),
             settings.CT_OUTBOX_BATCH,
             _task_id(self),
+            token=token,
+            unclaim=_unclaim_outbound,
         )
 
 

@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from controltower.exceptions.models import OpsException
-from integrations.runtime import actions
+from integrations.runtime import actions, registry
 from integrations.runtime.forms import ReplayForm, RetryForm
 from integrations.runtime.models import InboundEvent, MessageAction, OutboundMessage
 
@@ -82,6 +82,10 @@ def _page(request: HttpRequest, kind: _Kind, obj: Any, *, action: str = "") -> d
     context = _context(obj, kind.direction)
     if kind is OUTBOUND:
         context["attempts"] = obj.attempt_log.all()
+        # A delivered create is never replayed as a create: say so before anyone tries.
+        replay_kind, context["replay_refusal"] = actions.replay_offer(obj)
+        if replay_kind != obj.kind:
+            context["replay_as"] = registry.label_for(replay_kind)
     data = request.POST if action else None
     context["retry_form"] = RetryForm(data if action == "retry" else None)
     context["replay_form"] = ReplayForm(

@@ -3,7 +3,7 @@ disables a webhook after repeated failures:
 
 - ``backfill_orders``: polls ``GET /wp-json/wc/v3/orders?modified_after=<watermark>`` (GMT,
   ``orderby=modified``, 100 per page, ``X-WP-TotalPages``) and feeds orders we do not hold at that
-  version into the inbox, through the same path as webhooks;
+  version — nor waiting for it in the inbox — into the inbox, through the same path as webhooks;
 - ``rearm_webhooks``: re-activates our webhooks that WooCommerce disabled.
 
 Each run is a ``SyncRun`` row; the watermark is a ``SyncCursor``.
@@ -17,11 +17,13 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from controltower.orders.models import Order
+from integrations.runtime.choices import InboundStatus
 from integrations.runtime.inbox import inbound_dedupe_key, record_inbound_event
-from integrations.runtime.models import Connection, SyncCursor, SyncRun
+from integrations.runtime.models import Connection, InboundEvent, SyncCursor, SyncRun
 from integrations.woocommerce.client import (
     PER_PAGE,
     WooCommerceError,
@@ -53,12 +55,41 @@ def _held_versions(source_system: str, ids: list[str]) -> dict[str, datetime | N
     )
 
 
+# An inbox event in one of these already carries (or carried) its version to the order.
+_IN_HAND = (InboundStatus.PENDING, InboundStatus.PROCESSING, InboundStatus.PROCESSED)
+
+
+def _inbox_versions(connection: Connection, ids: list[str]) -> dict[str, datetime]:
+    """The newest version of each order the inbox already holds, waiting or applied: a lagging
+    inbox is not a missed webhook (its body differs from the REST one, so the dedupe key would
+    let the same version in twice)."""
+    return dict(
+        InboundEvent.objects.filter(
+            connection=connection,
+            resource="order",
+            resource_id__in=ids,
+            status__in=_IN_HAND,
+            source_modified_at__isnull=False,
+        )
+        .values("resource_id")
+        .annotate(newest=Max("source_modified_at"))
+        .values_list("resource_id", "newest")
+    )
+
+
 def backfill_orders(connection: Connection) -> SyncRun:
     """Fetch orders modified since the watermark; queue those we do not hold at that version."""
     run = SyncRun.objects.create(connection=connection, name=BACKFILL)
     cursor, _ = SyncCursor.objects.get_or_create(connection=connection, name=BACKFILL)
     since = (cursor.watermark or timezone.now() - INITIAL_LOOKBACK) - OVERLAP
-    counts = {"fetched": 0, "queued": 0, "current": 0, "duplicate": 0, "pages": 0}
+    counts = {
+        "fetched": 0,
+        "queued": 0,
+        "current": 0,
+        "in_inbox": 0,
+        "duplicate": 0,
+        "pages": 0,
+    }
     newest = cursor.watermark
     source_system = f"woocommerce:{connection.slug}"
     try:
@@ -76,7 +107,9 @@ def backfill_orders(connection: Connection) -> SyncRun:
             )
             for orders in pages:
                 counts["pages"] += 1
-                held = _held_versions(source_system, [str(o.get("id")) for o in orders])
+                ids = [str(o.get("id")) for o in orders]
+                held = _held_versions(source_system, ids)
+                waiting = _inbox_versions(connection, ids)
                 for payload in orders:
                     counts["fetched"] += 1
                     try:
@@ -87,6 +120,10 @@ def backfill_orders(connection: Connection) -> SyncRun:
                     held_at = held.get(str(payload.get("id")))
                     if held_at is not None and modified is not None and held_at >= modified:
                         counts["current"] += 1
+                        continue
+                    in_inbox = waiting.get(str(payload.get("id")))
+                    if in_inbox is not None and modified is not None and in_inbox >= modified:
+                        counts["in_inbox"] += 1
                         continue
                     body = json.dumps(payload).encode()
                     created = record_inbound_event(

@@ -34,6 +34,8 @@ REPLAY = requires("integrations.replay_message")
 def _run(func: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return func(*args, **kwargs)
+    except actions.ReplayRefused as exc:  # a second create: 409 with the reason, whatever it says
+        raise Conflict(str(exc)) from exc
     except actions.MessageActionError as exc:
         if "reason" in str(exc):
             raise ValidationError({"reason": [str(exc)]}) from exc
@@ -143,7 +145,10 @@ def _subject(exception: OpsException) -> InboundEvent | OutboundMessage:
 
 _MESSAGE_RESPONSE = {
     202: OpenApiResponse(description="the outbound message or inbound event, queued again"),
-    409: OpenApiResponse(description="the exception is not about a message, or nothing to do"),
+    409: OpenApiResponse(
+        description="the exception is not about a message, nothing to do, or sending it again "
+        "would create a second one of what it created (the detail names it)"
+    ),
 }
 
 

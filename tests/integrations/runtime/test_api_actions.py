@@ -377,7 +377,9 @@ def test_outbound_replay_twice_numbers_the_idempotency_keys(client: Client, ops_
     # given
     original = _dead_message(client)
     client.force_login(ops_user)
-    _post(client, f"{OUTBOUND}{original.pk}/replay/", {"reason": "first"})
+    first = _post(client, f"{OUTBOUND}{original.pk}/replay/", {"reason": "first"}).json()
+    # (a second create is queued only once the first replay is dead: never two on their way)
+    _record(OutboundMessage.objects.get(pk=first["id"]), REJECTED_422)
     # when
     response = _post(client, f"{OUTBOUND}{original.pk}/replay/", {"reason": "second"})
     # then
@@ -815,8 +817,9 @@ def test_message_actions_filter_by_action(client: Client, ops_user: User) -> Non
     # given
     dead = _dead_message(client)
     client.force_login(ops_user)
-    _post(client, f"{OUTBOUND}{dead.pk}/replay/", {"reason": "again"})
-    _post(client, f"{OUTBOUND}{dead.pk}/retry/", {"reason": "again"})
+    replay = _post(client, f"{OUTBOUND}{dead.pk}/replay/", {"reason": "again"}).json()
+    _record(OutboundMessage.objects.get(pk=replay["id"]), REJECTED_422)  # the replay died too
+    assert _post(client, f"{OUTBOUND}{dead.pk}/retry/", {"reason": "again"}).status_code == 202
     # when
     response = client.get(ACTIONS, {"action": "retry"})
     # then

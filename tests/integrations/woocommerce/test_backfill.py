@@ -17,6 +17,7 @@ from integrations.woocommerce.backfill import backfill_orders, rearm_webhooks
 from integrations.woocommerce.client import SIGNATURE_HMAC_SHA256, WooOAuth1Auth
 from tests.conftest import CeleryWorker, wait_for
 from tests.factories.integrations import WOO_SECRET, erp_connection, woo_connection
+from tests.factories.woocommerce import body_of, webhook_headers
 
 # Over plain http WooCommerce takes only OAuth 1.0a: sign as our client does.
 AUTH = WooOAuth1Auth(
@@ -153,3 +154,37 @@ def test_redelivered_webhook_and_backfill_make_one_order_and_one_erp_order(
         headers={"Authorization": "Bearer test-erp-token"},
     ).json()
     assert erp["count"] == 1
+
+
+@pytest.mark.django_db
+def test_backfill_orders_skips_orders_whose_version_waits_in_a_lagging_inbox(
+    client: Any, woo_simulator
+) -> None:
+    # given: three orders whose webhooks arrived but wait, unprocessed, in the inbox
+    connection = woo_connection(base_url=woo_simulator.url)
+    httpx.post(f"{woo_simulator.url}/_sim/orders", json={"count": 3})
+    orders = woo(woo_simulator, "GET", "/orders").json()
+    for order in orders:
+        body = body_of(order)
+        response = client.post(
+            "/hooks/woocommerce/woo-web/",
+            data=body,
+            content_type="application/json",
+            headers=webhook_headers(body),
+        )
+        assert response.status_code == 200, response.content
+    assert InboundEvent.objects.filter(status="pending").count() == 3
+    # when: the backfill polls while the inbox lags
+    run = backfill_orders(connection)
+    # then: nothing is queued a second time
+    assert run.status == "succeeded", run.error
+    assert (run.counts["fetched"], run.counts["queued"], run.counts["in_inbox"]) == (3, 0, 3)
+    assert InboundEvent.objects.count() == 3
+    # when: the store changes one order (a newer version than the inbox holds)
+    changed = woo(woo_simulator, "PUT", f"/orders/{orders[0]['id']}", json={"status": "completed"})
+    assert changed.status_code == 200, changed.text
+    again = backfill_orders(connection)
+    # then: that version is queued, the others still wait
+    assert (again.counts["queued"], again.counts["in_inbox"]) == (1, 2)
+    drain()
+    assert Order.objects.count() == 3
