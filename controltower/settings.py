@@ -193,8 +193,25 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CT_BROKER_VISIBILITY_S", 600)}
+# Riding out a broker restart (docs/runtime.md "Failure modes"). The crash a Redis restart caused
+# is fixed in controltower/celery.py; these settings make the rest explicit:
+# - keepalive and a connect timeout, so a broker that vanished without a RST (host down, network
+#   cut) is noticed and a reconnect to it fails fast instead of hanging;
+# - the worker retries the broker for ever (celery's default gives up after 100 tries, then the
+#   worker exits): Redis may be down longer than that, and the process manager's restart would
+#   only do the same again;
+# - tasks running when the connection drops finish: their work is claimed rows in PostgreSQL,
+#   their ack is lost with the connection, and re-running a drain is harmless (the default;
+#   set here so the deprecation warning about Celery 6 changing it does not hide the choice).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CT_BROKER_VISIBILITY_S", 600),
+    "socket_keepalive": True,
+    "socket_connect_timeout": 5,
+}
+CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_DEFAULT_QUEUE = env_str("CT_CELERY_QUEUE", "controltower")
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE = {

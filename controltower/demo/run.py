@@ -20,6 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -47,25 +48,58 @@ def say(message: str) -> None:
     print(f"[demo] {message}", flush=True)
 
 
-class Supervisor:
-    """Start child processes, watch them, stop them all (newest first)."""
+@dataclass
+class Child:
+    """One supervised process: how to start it, the running process, and its restart record."""
 
-    def __init__(self, log_dir: Path, env: dict[str, str]) -> None:
+    name: str
+    args: list[str]
+    proc: subprocess.Popen[bytes]
+    started_at: float
+    restarts: int = 0
+    crashes_in_a_row: int = 0
+    restart_at: float | None = None  # set while it waits out its backoff
+
+
+class Supervisor:
+    """Start child processes, restart one that dies (with backoff), stop them all (newest first).
+
+    A child that exits is started again after ``backoff_base_s`` × 2^(crashes in a row), at most
+    ``backoff_cap_s``; one that ran ``stable_after_s`` before dying counts as a first crash again.
+    Each exit and restart is said on a message line. This is the demo's process manager; in
+    production systemd (``Restart=always``) does the same job (docs/deploy.md).
+    """
+
+    def __init__(
+        self,
+        log_dir: Path,
+        env: dict[str, str],
+        *,
+        backoff_base_s: float = 1.0,
+        backoff_cap_s: float = 30.0,
+        stable_after_s: float = 60.0,
+    ) -> None:
         self.log_dir = log_dir
         self.env = env
-        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.stable_after_s = stable_after_s
+        self.children: list[Child] = []
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        with (self.log_dir / f"{name}.log").open("ab") as log:
+            return subprocess.Popen(
+                args,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-        log = (self.log_dir / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.children.append((name, proc))
+        proc = self._spawn(name, args)
+        self.children.append(Child(name=name, args=args, proc=proc, started_at=time.monotonic()))
         say(f"started {name} (pid {proc.pid}, log var/…/{name}.log)")
         return proc
 
@@ -76,24 +110,64 @@ class Supervisor:
             raise SystemExit(f"{name} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
 
     def dead(self) -> list[str]:
-        return [name for name, proc in self.children if proc.poll() is not None]
+        """The children not running right now (exited, or waiting out their backoff)."""
+        return [child.name for child in self.children if child.proc.poll() is not None]
+
+    def watch(self) -> list[str]:
+        """Schedule a restart for each child that died and start those whose backoff is over;
+        the names restarted now."""
+        now = time.monotonic()
+        restarted = []
+        for child in self.children:
+            code = child.proc.poll()
+            if code is None:
+                continue
+            if child.restart_at is None:
+                ran_s = now - child.started_at
+                child.crashes_in_a_row = (
+                    1 if ran_s >= self.stable_after_s else child.crashes_in_a_row + 1
+                )
+                delay = min(
+                    self.backoff_cap_s, self.backoff_base_s * 2 ** (child.crashes_in_a_row - 1)
+                )
+                child.restart_at = now + delay
+                say(
+                    f"{child.name} (pid {child.proc.pid}) exited with code {code} after "
+                    f"{ran_s:.0f} s; restarting it in {delay:g} s (see var/…/{child.name}.log)"
+                )
+            elif now >= child.restart_at:
+                _reap_session(child.proc)
+                child.proc = self._spawn(child.name, child.args)
+                child.started_at = now
+                child.restart_at = None
+                child.restarts += 1
+                restarted.append(child.name)
+                say(f"restarted {child.name} (pid {child.proc.pid}, restart {child.restarts})")
+        return restarted
+
+    def restarts(self) -> dict[str, int]:
+        return {child.name: child.restarts for child in self.children}
 
     def stop(self) -> None:
-        for _name, proc in reversed(self.children):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+        for child in reversed(self.children):
+            if child.proc.poll() is None:
+                child.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 20
-        for name, proc in reversed(self.children):
+        for child in reversed(self.children):
             try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
+                child.proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                say(f"{name} did not stop in time; killing it")
-                proc.kill()
-                proc.wait(5)
-            # anything the process left in its session (a worker's pool) goes with it
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
+                say(f"{child.name} did not stop in time; killing it")
+                child.proc.kill()
+                child.proc.wait(5)
+            _reap_session(child.proc)
         self.children.clear()
+
+
+def _reap_session(proc: subprocess.Popen[bytes]) -> None:
+    """Anything a process left in its session (a worker's pool) goes with it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def wait_http(url: str, *, timeout: float = 60.0) -> None:
@@ -460,10 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         while not stopping:
             if args.duration and time.monotonic() - started > args.duration:
                 break
-            dead = sup.dead()
-            if dead:
-                say(f"stopped unexpectedly: {', '.join(dead)} (see {log_dir})")
-                return 1
+            sup.watch()  # a child that died is started again, with backoff
             if chaos is not None:
                 chaos.tick()
             store.tick()
