@@ -42,13 +42,24 @@ def storable_text(value: str) -> str:
 
 
 def storable(value: Any) -> Any:
-    """A JSON value with every string (keys included) made safe for PostgreSQL text and jsonb."""
+    """A JSON value with every string (keys included) made safe for PostgreSQL text and jsonb.
+
+    Most payloads hold neither, and ``repr`` (C speed) shows both escaped (``\\x00``,
+    ``\\udXXX``): only a payload whose repr holds one is rebuilt (a false alarm, a literal
+    backslash in the text, only costs the rebuild)."""
+    text = repr(value)
+    if "\\x00" not in text and "\\ud" not in text:
+        return value
+    return _storable(value)
+
+
+def _storable(value: Any) -> Any:
     if isinstance(value, str):
         return storable_text(value)
     if isinstance(value, dict):
-        return {storable_text(str(k)): storable(v) for k, v in value.items()}
+        return {storable_text(str(k)): _storable(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [storable(v) for v in value]
+        return [_storable(v) for v in value]
     return value
 
 

@@ -85,14 +85,28 @@ def _no_constant(name: str) -> Any:
     raise Unreadable(f"malformed JSON: {name} is not a JSON value")
 
 
-def _too_deep(value: Any) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node
+# One decoder, built once: ``json.loads`` with a keyword builds a new one (and scanner) per call.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
+_CONTAINERS = (dict, list)
+
+
+def _too_deep(value: Any, body: bytes) -> bool:
+    """Nested deeper than :data:`MAX_DEPTH`? (Level by level; a body with fewer brackets than
+    that cannot be, which is most of them.)"""
+    if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
+        return False
+    level, depth = [value], 1
+    while level:
         if depth > MAX_DEPTH:
             return True
-        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+        below = []
+        for node in level:
+            for child in node.values() if isinstance(node, dict) else node:
+                if isinstance(child, _CONTAINERS):
+                    below.append(child)
+        level, depth = below, depth + 1
     return False
 
 
@@ -103,7 +117,7 @@ def parse_body(body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise Unreadable(f"the body is not UTF-8: {exc.reason} at byte {exc.start}") from None
     try:
-        payload = json.loads(text, parse_constant=_no_constant)
+        payload = _DECODER.decode(text)
     except RecursionError:
         raise Unreadable(f"malformed JSON: nested deeper than {MAX_DEPTH} levels") from None
     except Unreadable:
@@ -112,7 +126,7 @@ def parse_body(body: bytes) -> dict[str, Any]:
         raise Unreadable(f"malformed JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise Unreadable("malformed JSON: the body must be a JSON object")
-    if _too_deep(payload):
+    if _too_deep(payload, body):
         raise Unreadable(f"malformed JSON: nested deeper than {MAX_DEPTH} levels")
     return payload
 
