@@ -65,6 +65,9 @@ HEADER_LIMITS = {
 }
 
 
+KNOWN_TOPICS = frozenset(f"{r}.{e}" for r in RESOURCES for e in EVENTS)
+
+
 class Unreadable(ValueError):
     """A signed body we cannot read; the message is the answer's ``detail``."""
 
@@ -180,10 +183,14 @@ def receive(request: WebhookRequest, connection: WebhookConnection) -> Outcome:
         payload = parse_body(request.body)
         subject = webhook_subject(payload)
     except (Unreadable, TranslationError) as exc:  # TranslationError: the id
+        # kept for ops; what the unsigned headers claim is recorded only when it is a name
+        # WooCommerce uses (an edited replay of the event is routed by it)
+        claimed_topic = request.header("X-WC-Webhook-Topic")
+        claimed_resource = request.header("X-WC-Webhook-Resource")
         return Reject(
             detail=str(exc),
-            topic=request.header("X-WC-Webhook-Topic"),
-            resource=request.header("X-WC-Webhook-Resource"),
+            topic=claimed_topic if claimed_topic in KNOWN_TOPICS else "",
+            resource=claimed_resource if claimed_resource in RESOURCES else "",
             delivery_id=delivery_id,
             headers=headers,
         )
