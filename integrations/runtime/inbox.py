@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, transaction
 from django.utils import timezone
 from psycopg.errors import CheckViolation, NotNullViolation
 
@@ -26,7 +26,7 @@ from controltower.exceptions.services import (
     file_exceptions_under,
     open_exception,
 )
-from integrations.runtime import kick, registry
+from integrations.runtime import kick, registry, store
 from integrations.runtime.choices import InboundStatus
 from integrations.runtime.messages import money_in, replay_ancestors, service_username
 from integrations.runtime.models import Connection, InboundEvent, MessageAction
@@ -35,6 +35,7 @@ from integrations.runtime.store import insert_inbound_event
 logger = logging.getLogger(__name__)
 
 INBOUND_MAX_ATTEMPTS = 5
+MONEY_AT_RISK_MAX = Decimal(10) ** 16  # DecimalField(max_digits=20, decimal_places=4)
 
 
 def body_hash(body: bytes | str) -> str:
@@ -92,7 +93,11 @@ def record_inbound_event(
 def store_accepted(
     connection: registry.WebhookConnection, body: bytes, accepted: registry.Accept
 ) -> bool:
-    """Store a verified delivery; False when it was a redelivery (already held)."""
+    """Store a verified delivery; False when it was a redelivery (already held).
+
+    The dedupe key is made of what the signed body says — its id, its version (``modified``) and
+    its hash — never of the resource or topic, which a kind may have read from unsigned headers:
+    the same body is one event however it is announced."""
     event_id = record_inbound_event(
         connection,
         body=body,
@@ -104,7 +109,7 @@ def store_accepted(
         source_modified_at=accepted.source_modified_at,
         dedupe_key=inbound_dedupe_key(
             connection,
-            resource=accepted.resource,
+            resource="",
             resource_id=accepted.resource_id,
             modified=accepted.modified,
             body=body,
@@ -120,6 +125,8 @@ def store_rejected(
     and linked like every inbound dead letter, so it can be replayed edited from the work queue
     and closes itself when a replay of it is processed. Returns the event's id."""
     key = f"rejected:{body_hash(body)}"
+    topic = store.storable_text(rejected.topic, limit=64)
+    detail = store.storable_text(rejected.detail, limit=4000)
     with transaction.atomic():
         event_id = record_inbound_event(
             connection,
@@ -130,17 +137,17 @@ def store_rejected(
             delivery_id=rejected.delivery_id,
             dedupe_key=key,
             status=InboundStatus.REJECTED,
-            error=rejected.detail,
+            error=detail,
         ) or InboundEvent.objects.values_list("pk", flat=True).get(dedupe_key=key)
         open_exception(
             type=ExceptionType.REJECTED_INBOUND,
             dedupe_key=f"inbound:{event_id}",
-            title=f"Malformed {rejected.topic or 'webhook'} from {connection.name}",
-            detail=rejected.detail,
+            title=f"Malformed {topic or 'webhook'} from {connection.name}",
+            detail=detail,
             severity=Severity.MEDIUM,
             subject_type="integrations.inboundevent",
             subject_id=str(event_id),
-            context={"connection": connection.slug, "topic": rejected.topic},
+            context={"connection": connection.slug, "topic": topic},
         )
     return event_id
 
@@ -198,8 +205,14 @@ def process_inbound_event(event_id: int) -> str:
             _fail_inbound(event, f"refused by the canonical model: {exc}")
         else:
             _retry_or_fail_inbound(event, exc)
+    except DataError as exc:
+        # SQLSTATE class 22 (value too long, invalid text, out of range…): the data itself is
+        # refused, and the same data is refused every time — a dead letter now, not five retries.
+        _fail_inbound(event, f"refused by the database (permanent): {exc}")
     except DatabaseError as exc:
         _retry_or_fail_inbound(event, exc)
+    except RecursionError:
+        _fail_inbound(event, "the payload is nested too deeply to process")
     except Exception as exc:
         logger.exception("inbound event %s failed", event.pk)
         _fail_inbound(event, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
@@ -247,8 +260,12 @@ def _retry_or_fail_inbound(event: InboundEvent, exc: Exception) -> None:
 def _fail_inbound(event: InboundEvent, error: str) -> None:
     try:
         at_risk, currency = money_in(json.loads(event.body))
-    except ValueError:
+    except (ValueError, TypeError, AttributeError, RecursionError):
         at_risk, currency = Decimal(0), "EUR"
+    if at_risk >= MONEY_AT_RISK_MAX:  # not an amount a column holds: an attacker's number
+        at_risk = Decimal(0)
+    currency = store.storable_text(currency)
+    error = store.storable_text(error)
     with transaction.atomic():
         InboundEvent.objects.filter(pk=event.pk).update(
             status=InboundStatus.FAILED, claimed_until=None, error=error[:4000]
@@ -267,3 +284,29 @@ def _fail_inbound(event: InboundEvent, error: str) -> None:
             context={"connection": event.connection.slug, "topic": event.topic},
         )
     logger.warning("inbound event %s dead-lettered: %s", event.pk, error.splitlines()[0])
+
+
+def raw_body(event: InboundEvent) -> bytes:
+    """The exact bytes received (a body that is not UTF-8 text, or holds NUL, is stored base64
+    and flagged in its headers: ``store.BODY_ENCODING``)."""
+    return store.raw_body(event.body, event.headers)
+
+
+def latest_source_version(
+    connection: registry.WebhookConnection, *, resource_id: str, resources: tuple[str, ...]
+) -> str:
+    """The newest source modification time stored for ``resource_id`` (any of ``resources``),
+    or "none": what tells a body without its own version (a deletion's ``{"id": N}``) from a
+    redelivery of it. Read through the (resource, resource_id) index."""
+    latest = (
+        InboundEvent.objects.filter(
+            connection_id=connection.pk,
+            resource__in=resources,
+            resource_id=resource_id,
+            source_modified_at__isnull=False,
+        )
+        .order_by("-source_modified_at")
+        .values_list("source_modified_at", flat=True)
+        .first()
+    )
+    return latest.isoformat() if latest is not None else "none"

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.wsgi import WSGIRequest
 from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
 from django.db.models.signals import post_delete, post_save
@@ -188,8 +189,13 @@ def receive_webhook(request: HttpRequest, kind: str, slug: str) -> HttpResponse:
         response = _response(registry.Answer(405, {"detail": f"{request.method} not allowed"}))
         response["Allow"] = "POST"
         return response
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return _response(registry.Answer(413, {"detail": f"the body is over {limit} bytes"}))
     hook = registry.WebhookRequest(
-        body=request.body, headers=request.headers, content_type=request.content_type or ""
+        body=body, headers=request.headers, content_type=request.content_type or ""
     )
     try:
         answer = handle_webhook(kind, slug, hook)

@@ -4,11 +4,20 @@
 Outside a transaction it autocommits, so when it returns the row is committed — one round trip
 instead of BEGIN / INSERT / COMMIT — and a redelivery costs no exception and no savepoint. A new
 pending event wakes the inbox drain (debounced per process). Measured by ``make bench-ingest``.
+
+What it stores always fits (``docs/runtime.md``, "Hostile input"): the body is kept byte-exact —
+as text when it is UTF-8 without NUL (every accepted delivery is), else base64 with the header
+``ct:body-encoding: base64`` (a name no HTTP header can have; :func:`raw_body` reads either back);
+text PostgreSQL refuses (NUL, lone surrogates) is replaced in headers, ids and errors, and values
+are cut to their column. The receivers refuse over-long values with a 4xx before they get here;
+the cut is the backstop that keeps a rejected delivery storable for ops.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+import re
 import time
 from datetime import datetime
 from typing import Any
@@ -21,6 +30,55 @@ from integrations.runtime.choices import InboundStatus
 from integrations.runtime.models import InboundEvent
 
 logger = logging.getLogger(__name__)
+
+
+BODY_ENCODING = "ct:body-encoding"
+HEADER_VALUE_MAX = 1024  # a stored header value is cut here (a real one is far shorter)
+HEADERS_MAX = 64
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable_text(value: str, *, limit: int | None = None) -> str:
+    """``value`` as PostgreSQL text holds it: NUL becomes U+FFFD, a lone surrogate too; cut at
+    ``limit`` characters."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = _SURROGATE.sub("\ufffd", value)
+    return value if limit is None else value[:limit]
+
+
+def storable_body(body: bytes) -> tuple[str, bool]:
+    """The body as stored text, and whether it is base64 (not UTF-8, or holding NUL)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return base64.b64encode(body).decode("ascii"), True
+    if "\x00" in text:
+        return base64.b64encode(body).decode("ascii"), True
+    return text, False
+
+
+def raw_body(body: str, headers: dict[str, str]) -> bytes:
+    """The exact bytes received, from a stored body and its headers."""
+    if headers.get(BODY_ENCODING) == "base64":
+        return base64.b64decode(body)
+    return body.encode("utf-8")
+
+
+def storable_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {
+        storable_text(str(name), limit=128): storable_text(str(value), limit=HEADER_VALUE_MAX)
+        for name, value in list(headers.items())[:HEADERS_MAX]
+    }
+
+
+def _limit(field: str) -> int | None:
+    return InboundEvent._meta.get_field(field).max_length
 
 
 _statements: dict[str, tuple[str, list[tuple[Any, bool]]]] = {}
@@ -76,18 +134,22 @@ def insert_inbound_event(
     Outside a transaction the statement autocommits: when this returns, the event is durable.
     Inside one it commits with it. A new pending event wakes the inbox drain after the commit.
     """
+    text, encoded = storable_body(body)
+    headers = storable_headers(headers)
+    if encoded:
+        headers[BODY_ENCODING] = "base64"
     values = {
         "connection_id": connection_id,
-        "topic": topic,
-        "resource": resource,
-        "resource_id": resource_id,
-        "delivery_id": delivery_id,
+        "topic": storable_text(topic, limit=_limit("topic")),
+        "resource": storable_text(resource, limit=_limit("resource")),
+        "resource_id": storable_text(resource_id, limit=_limit("resource_id")),
+        "delivery_id": storable_text(delivery_id, limit=_limit("delivery_id")),
         "dedupe_key": dedupe_key,
         "source_modified_at": source_modified_at,
         "headers": headers,
-        "body": body.decode("utf-8", errors="replace"),
+        "body": text,
         "status": status,
-        "error": error,
+        "error": storable_text(error),
     }
     db = connections[using]
     sql, plan = _insert_statement(using)

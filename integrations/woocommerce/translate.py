@@ -1,7 +1,18 @@
-"""WooCommerce REST v3 order JSON → canonical order data. Pure functions, no I/O."""
+"""WooCommerce REST v3 order JSON → canonical order data. Pure functions, no I/O.
+
+Text PostgreSQL cannot hold is made safe here, before anything is written: every translator first
+passes the payload through :func:`storable`, which removes NUL (``\\u0000`` is valid JSON but no
+PostgreSQL text or jsonb value may contain it) and replaces lone surrogates (``\\ud800``) with
+U+FFFD, in keys and values at any depth. Identifiers that do not fit their column (order number,
+status, SKU, line id) are refused naming the field — a :class:`TranslationError`, dead-lettered at
+once; descriptive text (names, reasons, categories) is cut to its column.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,15 +29,55 @@ class TranslationError(PoisonMessage):
     """The payload is not a WooCommerce order we can understand."""
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable_text(value: str) -> str:
+    """``value`` without NUL and with any lone surrogate replaced by U+FFFD."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    if not value.isascii():
+        value = _SURROGATE.sub("\ufffd", value)
+    return value
+
+
+def storable(value: Any) -> Any:
+    """A JSON value with every string (keys included) made safe for PostgreSQL text and jsonb.
+
+    Most payloads hold neither, and ``repr`` (C speed) shows both escaped (``\\x00``,
+    ``\\udXXX``): only a payload whose repr holds one is rebuilt (a false alarm, a literal
+    backslash in the text, only costs the rebuild)."""
+    text = repr(value)
+    if "\\x00" not in text and "\\ud" not in text:
+        return value
+    return _storable(value)
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, dict):
+        return {storable_text(str(k)): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
+
+
+def _fits(value: str, limit: int, *, where: str) -> str:
+    if len(value) > limit:
+        raise TranslationError(f"{where}: longer than {limit} characters")
+    return value
+
+
 def parse_gmt(value: Any, *, field: str) -> datetime:
     """WooCommerce ``*_gmt`` fields: ``2026-11-22T10:11:12`` in UTC, without an offset."""
     if not isinstance(value, str) or not value:
         raise TranslationError(f"{field}: missing")
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise TranslationError(f"{field}: not a date: {value!r}") from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise TranslationError(f"{field}: not a date: {value[:64]!r}") from exc
 
 
 def _amount(payload: dict[str, Any], key: str, *, where: str = "order") -> Decimal:
@@ -60,12 +111,14 @@ def order_modified_at(payload: dict[str, Any]) -> datetime:
 def translate_order(payload: Any, *, source_system: str) -> ChannelOrderData:
     if not isinstance(payload, dict):
         raise TranslationError("order payload must be a JSON object")
+    payload = storable(payload)
     order_id = payload.get("id")
     if not isinstance(order_id, int) or order_id <= 0:
         raise TranslationError("id: missing or not a positive integer")
     status = payload.get("status")
     if not isinstance(status, str) or not status:
         raise TranslationError("status: missing")
+    _fits(status, 64, where="status")
     currency = payload.get("currency")
     if not isinstance(currency, str) or len(currency) != 3:
         raise TranslationError("currency: missing or not a 3-letter code")
@@ -82,12 +135,13 @@ def translate_order(payload: Any, *, source_system: str) -> ChannelOrderData:
         if not isinstance(quantity, int) or quantity <= 0:
             raise TranslationError(f"{where}.quantity: must be a positive integer")
         sku = item.get("sku") or f"woo-product-{item.get('variation_id') or item.get('product_id')}"
+        sku = _fits(str(sku), 64, where=f"{where}.sku")
         subtotal = _amount(item, "subtotal", where=where)
         total = _amount(item, "total", where=where)
         lines.append(
             ChannelOrderLineData(
-                external_id=str(item.get("id", index)),
-                sku_code=str(sku),
+                external_id=_fits(str(item.get("id", index)), 100, where=f"{where}.id"),
+                sku_code=sku,
                 name=str(item.get("name") or sku)[:255],
                 quantity=quantity,
                 unit_price=(subtotal / quantity).quantize(Decimal("0.0001")),
@@ -102,7 +156,7 @@ def translate_order(payload: Any, *, source_system: str) -> ChannelOrderData:
     return ChannelOrderData(
         source_system=source_system,
         external_id=str(order_id),
-        number=str(payload.get("number") or order_id),
+        number=_fits(str(payload.get("number") or order_id), 64, where="number"),
         channel_status=status,
         currency=currency.upper(),
         subtotal=sum((line.unit_price * line.quantity for line in lines), Decimal(0)),
@@ -121,15 +175,63 @@ def translate_order(payload: Any, *, source_system: str) -> ChannelOrderData:
     )
 
 
-def webhook_subject(payload: dict[str, Any]) -> tuple[str, str, datetime | None]:
-    """What a webhook body is about: the resource id, its ``date_modified_gmt`` as sent, and
-    that time parsed (None when absent or unreadable, e.g. the ``{"id": N}`` of a deletion)."""
-    modified = str(payload.get("date_modified_gmt") or "")
+# --- what a webhook body is about ----------------------------------------------------------
+RESOURCES = ("order", "product", "coupon", "customer")  # WooCommerce's webhook resources
+EVENTS = ("created", "updated", "deleted", "restored")
+FULL_BODY_EVENTS = ("created", "updated", "restored")
+ID_MAX = 2**63 - 1  # what a bigint holds: 19 digits
+
+
+@dataclass(frozen=True)
+class WebhookSubject:
+    """What a signed body says it is about. ``resource`` is "" for ``{"id": N}`` (WooCommerce's
+    deletion body, the same for every resource) and for a shape we do not know."""
+
+    resource: str
+    resource_id: str
+    modified: str
+    modified_at: datetime | None
+    id_only: bool
+
+
+def body_resource(payload: dict[str, Any]) -> str:
+    """The resource a full body is, from its shape (WooCommerce sends the REST rendering of
+    ``/wc/v3/<resource>s/<id>``, or ``{"action", "arg"}`` for an action topic)."""
+    if "line_items" in payload or "order_key" in payload:
+        return "order"
+    if "type" in payload and any(
+        key in payload for key in ("permalink", "sku", "price", "regular_price", "variations")
+    ):
+        return "product"
+    if "discount_type" in payload:
+        return "coupon"
+    if "username" in payload or "role" in payload:
+        return "customer"
+    if set(payload) == {"action", "arg"}:
+        return "action"
+    return ""
+
+
+def webhook_subject(payload: dict[str, Any]) -> WebhookSubject:
+    """What a webhook body is about: its resource (by shape), id, ``date_modified_gmt`` as sent,
+    and that time parsed (None when absent or unreadable). A body without a positive integer id
+    that fits a bigint is refused (``TranslationError``), except an action's ``{action, arg}``."""
+    id_only = set(payload) == {"id"}
+    resource = "" if id_only else body_resource(payload)
+    if resource == "action":
+        return WebhookSubject("action", "", "", None, id_only=False)
+    resource_id = payload.get("id")
+    if isinstance(resource_id, bool) or not isinstance(resource_id, int) or resource_id <= 0:
+        raise TranslationError("id: missing or not a positive integer")
+    if resource_id > ID_MAX:
+        raise TranslationError("id: out of range (at most 19 digits)")
+    modified = payload.get("date_modified_gmt") or ""
+    modified = modified if isinstance(modified, str) else json.dumps(modified, sort_keys=True)
     try:
         modified_at = order_modified_at(payload) if modified else None
     except TranslationError:
         modified_at = None
-    return str(payload.get("id", "")), modified, modified_at
+    return WebhookSubject(resource, str(resource_id), modified, modified_at, id_only=id_only)
 
 
 # --- refunds -------------------------------------------------------------------------------------
@@ -153,6 +255,7 @@ def translate_order_refunds(payload: Any) -> tuple[ChannelRefundData, ...]:
     """The ``refunds`` summary WooCommerce renders in an order: ``[{id, reason, total}]``."""
     if not isinstance(payload, dict):
         raise TranslationError("order payload must be a JSON object")
+    payload = storable(payload)
     refunds = payload.get("refunds", [])
     if refunds is None:
         return ()
@@ -169,7 +272,9 @@ def translate_order_refunds(payload: Any) -> tuple[ChannelRefundData, ...]:
             raise TranslationError(f"{where}.total: a refund of 0")
         result.append(
             ChannelRefundData(
-                external_id=str(refund_id), amount=amount, reason=str(item.get("reason") or "")
+                external_id=str(refund_id),
+                amount=amount,
+                reason=str(item.get("reason") or "")[:255],
             )
         )
     return tuple(result)
@@ -190,6 +295,7 @@ def translate_refund_lines(
     money negative, each naming its order item in the ``_refunded_item_id`` meta)."""
     if not isinstance(payload, dict):
         raise TranslationError("refund payload must be a JSON object")
+    payload = storable(payload)
     items = payload.get("line_items", [])
     if not isinstance(items, list):
         raise TranslationError("line_items: not a list")
@@ -292,13 +398,17 @@ def _sku_data(
     status = payload.get("status", "publish")
     return ChannelSKUData(
         external_id=str(item_id),
-        code=_text(payload, "sku", where=where) or f"woo-product-{item_id}",
-        name=name,
+        code=_fits(
+            _text(payload, "sku", where=where) or f"woo-product-{item_id}", 64, where=f"{where}.sku"
+        ),
+        name=name[:255],
         attributes=attributes,
         price=_price(payload, where=where),
         currency=currency,
         is_active=status == "publish",
-        barcode=_text(payload, "global_unique_id", where=where),
+        barcode=_fits(
+            _text(payload, "global_unique_id", where=where), 64, where=f"{where}.global_unique_id"
+        ),
         source_updated_at=product_modified_at(payload),
     )
 
@@ -314,6 +424,8 @@ def translate_product(
     its ``variations`` as ``/products/<id>/variations`` renders them (None: not read yet)."""
     if not isinstance(payload, dict):
         raise TranslationError("product payload must be a JSON object")
+    payload = storable(payload)
+    variations = storable(variations) if variations is not None else None
     product_id = _positive_id(payload.get("id"), where="id")
     kind = payload.get("type", "simple")
     if kind not in PRODUCT_TYPES:
@@ -336,10 +448,16 @@ def translate_product(
         system=SystemKind.WOOCOMMERCE,
         source_system=source_system,
         external_id=str(product_id),
-        code=_text(payload, "sku", where="product") or f"woo-product-{product_id}",
-        name=name,
-        category=_category(payload),
-        tax_class=_text(payload, "tax_class", where="product") or "standard",
+        code=_fits(
+            _text(payload, "sku", where="product") or f"woo-product-{product_id}",
+            64,
+            where="product.sku",
+        ),
+        name=name[:255],
+        category=_category(payload)[:100],
+        tax_class=_fits(
+            _text(payload, "tax_class", where="product") or "standard", 32, where="tax_class"
+        ),
         is_variable=is_variable,
         skus=skus,
         source_updated_at=product_modified_at(payload),

@@ -152,14 +152,14 @@ def test_process_inbound_event_twice_is_a_no_op(client: Client) -> None:
 @pytest.mark.parametrize(
     ("poison", "error"),
     [
-        ({"id": "x"}, "id: missing or not a positive integer"),
+        ({**woo_order(1005), "currency": 978}, "currency: missing or not a 3-letter code"),
         (
             woo_order(1002, lines=[("NW-TEE-001-BLK-M", 0, "19.95")]),
             "line_items[0].quantity: must be a positive integer",
         ),
         (woo_order(1003, status="checkout-draft"), "has no mapping for status 'checkout-draft'"),
     ],
-    ids=["bad-id", "zero-quantity", "unmapped-status"],
+    ids=["bad-currency", "zero-quantity", "unmapped-status"],
 )
 def test_poison_event_is_dead_lettered_and_the_good_one_processed(
     client: Client, poison: dict[str, Any], error: str

@@ -74,16 +74,24 @@ def test_id_only_body_on_order_deleted_is_recorded_not_failed(client: Client) ->
         ({}, "id: missing or not a positive integer"),
     ],
 )
-def test_order_deleted_with_a_bad_id_fails_with_a_clear_error(
+def test_order_deleted_with_a_bad_id_is_refused_with_a_clear_error_and_kept(
     client: Client, payload: dict[str, Any], error: str
 ) -> None:
-    # given
+    # given: no id to dedupe on, so it is refused at the door (400) and kept for ops
     woo_connection()
+    body = body_of(payload)
     # when
-    event = send(client, payload, "order.deleted")
+    response = client.post(
+        URL,
+        data=body,
+        content_type="application/json",
+        headers=webhook_headers(body, topic="order.deleted"),
+    )
     # then
-    assert event.status == "failed"
-    assert event.error == error
+    assert response.status_code == 400
+    assert response.json() == {"detail": error}
+    event = InboundEvent.objects.get()
+    assert (event.status, event.error) == ("rejected", error)
     assert_nothing_applied()
 
 

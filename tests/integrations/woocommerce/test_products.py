@@ -229,7 +229,6 @@ def test_product_deleted_for_an_unknown_product_is_ignored(
         ({"name": 123}, "product.name: not a string"),
         ({"name": ""}, "product.name: missing"),
         ({"type": "bundle"}, "type: unknown product type 'bundle'"),
-        ({"id": "110"}, "id: missing or not a positive integer"),
         ({"attributes": "Size"}, "product.attributes: not a list"),
     ],
 )

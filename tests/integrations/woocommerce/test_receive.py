@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 
 import pytest
 from django.test import Client
@@ -236,12 +237,18 @@ def test_receive_webhook_a_second_deletion_after_a_restore_is_not_a_redelivery(
 ) -> None:
     # given: WooCommerce's deletion body is only the id, with no modification time
     woo_connection()
-    body = body_of({"id": 1001})
-    first = webhook_headers(body, topic="order.deleted")
-    # when: the same delivery twice, then a deletion in a later second (its own delivery id)
-    answers = [post(client, body, first).json()["status"] for _ in range(2)]
+    deletion = body_of({"id": 1001})
+    first = webhook_headers(deletion, topic="order.deleted")
+    restored = body_of(woo_order(1001, modified=datetime(2026, 11, 22, 11, tzinfo=UTC)))
+    # when: the deletion twice (the second in a later second: its own delivery id), a restore,
+    # then the deletion again
+    answers = [post(client, deletion, first).json()["status"]]
     later = {**first, "X-WC-Webhook-Delivery-ID": hashlib.md5(b"7-1732270042").hexdigest()}
-    answers.append(post(client, body, later).json()["status"])
-    # then
-    assert answers == ["accepted", "duplicate", "accepted"]
+    answers.append(post(client, deletion, later).json()["status"])
+    answers.append(
+        post(client, restored, webhook_headers(restored, topic="order.restored")).json()["status"]
+    )
+    answers.append(post(client, deletion, later).json()["status"])
+    # then: only what the signed bodies tell apart is new; the delivery id header is not
+    assert answers == ["accepted", "duplicate", "accepted", "accepted"]
     assert InboundEvent.objects.filter(topic="order.deleted", resource_id="1001").count() == 2
