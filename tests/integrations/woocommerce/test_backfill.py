@@ -180,7 +180,9 @@ def test_backfill_orders_skips_orders_whose_version_waits_in_a_lagging_inbox(
     assert run.status == "succeeded", run.error
     assert (run.counts["fetched"], run.counts["queued"], run.counts["in_inbox"]) == (3, 0, 3)
     assert InboundEvent.objects.count() == 3
-    # when: the store changes one order (a newer version than the inbox holds)
+    # when: the store changes one order (a newer version than the inbox holds; WooCommerce's
+    # modification time has whole seconds, so in a later second)
+    time.sleep(1.1)
     changed = woo(woo_simulator, "PUT", f"/orders/{orders[0]['id']}", json={"status": "completed"})
     assert changed.status_code == 200, changed.text
     again = backfill_orders(connection)

@@ -306,6 +306,8 @@ def test_orders_delete_trash_force_and_restore(woo, client, receiver) -> None:
     trashed = client.delete(f"{API}/orders/{order['id']}")
     hidden = client.get(f"{API}/orders").json()
     restored = httpx.post(f"{woo.url}/_sim/orders/{order['id']}/restore")
+    # (WooCommerce builds a payload at delivery time: let the restore go out before the delete)
+    back = wait_for(lambda: receiver.received("event", "order.restored"))
     forced = client.delete(f"{API}/orders/{order['id']}", params={"force": "true"})
     # then each step is what WooCommerce does and says
     assert trashed.json()["status"] == "trash"
@@ -323,7 +325,6 @@ def test_orders_delete_trash_force_and_restore(woo, client, receiver) -> None:
         )
     )
     assert [json.loads(d["body"]) for d in deleted] == [{"id": order["id"]}] * 2
-    back = wait_for(lambda: receiver.received("event", "order.restored"))
     assert json.loads(back[0]["body"])["status"] == "processing"
     assert client.delete(f"{API}/orders/{order['id']}", params={"force": "yes"}).json()["data"][
         "params"
