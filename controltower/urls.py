@@ -20,3 +20,5 @@ urlpatterns = [
 
 if settings.CT_BENCH_BASELINE:
     urlpatterns.append(path("bench/", include("bench.baseline.urls")))
+
+handler404 = "controltower.api.views.not_found"

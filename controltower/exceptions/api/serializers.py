@@ -6,7 +6,7 @@ from controltower.exceptions.models import OpsException
 
 
 class ExceptionSerializer(serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = OpsException
