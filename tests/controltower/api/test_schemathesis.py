@@ -88,7 +88,7 @@ def _some_data(db: None) -> None:
 @pytest.mark.django_db
 @schema.parametrize()
 @settings(
-    max_examples=8,
+    max_examples=6,
     derandomize=True,
     deadline=None,
     database=None,
