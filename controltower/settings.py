@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -337,6 +338,14 @@ if not SECRET_KEY:
     if CT_PRODUCTION or (not DEBUG and env_bool("CT_REQUIRE_SECRET_KEY", False)):
         raise ImproperlyConfigured("SECRET_KEY must be set in production")
     SECRET_KEY = "insecure-dev-key-set-SECRET_KEY-in-production"
+for _position, _key in enumerate(CT_CREDENTIALS_KEYS, start=1):
+    try:
+        Fernet(_key)
+    except (ValueError, TypeError) as _exc:
+        raise ImproperlyConfigured(
+            f"CT_CREDENTIALS_KEYS: key {_position} is not a Fernet key (32 url-safe "
+            "base64-encoded bytes; see docs/deploy.md)"
+        ) from _exc
 if CT_PRODUCTION:
     if DEBUG:
         raise ImproperlyConfigured("DEBUG must be off in production (CT_PRODUCTION=true)")

@@ -90,6 +90,14 @@ def test_production_without_secret_key_refuses_to_start() -> None:
     assert "SECRET_KEY must be set in production" in result.stderr
 
 
+def test_malformed_credentials_key_stops_start_up_naming_its_position() -> None:
+    # given / when
+    result = _manage("check", CT_CREDENTIALS_KEYS=f"{Fernet.generate_key().decode()},not-a-key")
+    # then
+    assert result.returncode != 0
+    assert "CT_CREDENTIALS_KEYS: key 2 is not a Fernet key" in result.stderr
+
+
 def test_malformed_proxy_header_names_the_variable() -> None:
     # given / when
     result = _manage("check", CT_SECURE_PROXY_SSL_HEADER="https")
