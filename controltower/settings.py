@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -65,6 +67,17 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_header(name: str) -> tuple[str, str] | None:
+    """``X-Forwarded-Proto:https`` → ``("HTTP_X_FORWARDED_PROTO", "https")``; unset → None."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    header, sep, value = raw.partition(":")
+    if not sep or not header.strip() or not value.strip():
+        raise ImproperlyConfigured(f"{name} must look like 'X-Forwarded-Proto:https', got {raw!r}")
+    return "HTTP_" + header.strip().upper().replace("-", "_"), value.strip()
+
+
 # --- engines: external when configured, embedded otherwise ------------------------------------
 if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
     from controltower.engines import ensure_engines
@@ -76,6 +89,8 @@ REDIS_URL = env_str("REDIS_URL")
 
 # --- core ---------------------------------------------------------------------------------------
 DEBUG = env_bool("DEBUG", False)
+# Production: SECRET_KEY and CT_CREDENTIALS_KEYS required; HTTPS-only defaults switch on.
+CT_PRODUCTION = env_bool("CT_PRODUCTION", False)
 SECRET_KEY = env_secret("SECRET_KEY")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -110,6 +125,8 @@ INSTALLED_APPS = [
     "integrations.runtime",
     "reconciliation",
     "controltower.demo",
+    "csp",
+    "axes",
 ]
 
 CT_BENCH_BASELINE = env_bool("CT_BENCH_BASELINE", False)
@@ -127,6 +144,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "controltower.core.middleware.ActorMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "controltower.urls"
@@ -156,6 +175,10 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked-out login before the password
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -248,12 +271,13 @@ REST_FRAMEWORK = {
         "controltower.api.authentication.ActorSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["controltower.api.permissions.ModelViewPermissions"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "controltower.api.pagination.StandardPagination",
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "controltower.api.filters.FilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "controltower.api.schema.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Control Tower API",
@@ -265,6 +289,53 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
+
+# --- security: HTTPS, cookies, HSTS, CSP, login throttling (docs/deploy.md) -------------------
+SECURE_SSL_REDIRECT = env_bool("CT_SECURE_SSL_REDIRECT", CT_PRODUCTION)
+SECURE_REDIRECT_EXEMPT = env_list("CT_SECURE_REDIRECT_EXEMPT", "")
+SECURE_PROXY_SSL_HEADER = env_header("CT_SECURE_PROXY_SSL_HEADER")
+SESSION_COOKIE_SECURE = env_bool("CT_SESSION_COOKIE_SECURE", CT_PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CT_CSRF_COOKIE_SECURE", CT_PRODUCTION)
+SECURE_HSTS_SECONDS = env_int("CT_HSTS_SECONDS", 31_536_000 if CT_PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("CT_HSTS_INCLUDE_SUBDOMAINS", CT_PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("CT_HSTS_PRELOAD", CT_PRODUCTION)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# No inline script or style anywhere: htmx is configured by a <meta> tag (no injected indicator
+# style, no eval), the Swagger UI loads its init script from a URL.
+_CSP_SELF = ["'self'"]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": _CSP_SELF,
+        "script-src": _CSP_SELF,
+        "style-src": _CSP_SELF,
+        "img-src": ["'self'", "data:"],
+        "connect-src": _CSP_SELF,  # same-origin fetches and the live-update websocket
+        "font-src": _CSP_SELF,
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": _CSP_SELF,
+        "frame-ancestors": ["'none'"],
+    }
+}
+if env_str("CT_CSP_REPORT_URI"):
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["report-uri"] = [env_str("CT_CSP_REPORT_URI")]
+if env_bool("CT_CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = CONTENT_SECURITY_POLICY
+    CONTENT_SECURITY_POLICY = None
+
+# django-axes: after CT_LOGIN_FAILURE_LIMIT bad passwords for one username from one address,
+# that pair is refused for CT_LOGIN_COOLOFF_MIN minutes (a successful login resets the count).
+AXES_ENABLED = env_bool("CT_LOGIN_THROTTLE", True)
+AXES_FAILURE_LIMIT = env_int("CT_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("CT_LOGIN_COOLOFF_MIN", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "controltower.accounts.lockout.locked_out"
+AXES_IPWARE_PROXY_COUNT = env_int("CT_PROXY_COUNT", 0) or None
+AXES_VERBOSE = False
 
 # --- product settings ----------------------------------------------------------------------------
 CT_CONNECTORS = env_list("CT_CONNECTORS", "integrations.woocommerce,integrations.erp")
@@ -292,9 +363,25 @@ CT_LOG_LEVEL = env_str("CT_LOG_LEVEL", "INFO")
 
 # --- derived settings ----------------------------------------------------------------------------
 if not SECRET_KEY:
-    if not DEBUG and env_bool("CT_REQUIRE_SECRET_KEY", False):
+    if CT_PRODUCTION or (not DEBUG and env_bool("CT_REQUIRE_SECRET_KEY", False)):
         raise ImproperlyConfigured("SECRET_KEY must be set in production")
     SECRET_KEY = "insecure-dev-key-set-SECRET_KEY-in-production"
+for _position, _key in enumerate(CT_CREDENTIALS_KEYS, start=1):
+    try:
+        Fernet(_key)
+    except (ValueError, TypeError) as _exc:
+        raise ImproperlyConfigured(
+            f"CT_CREDENTIALS_KEYS: key {_position} is not a Fernet key (32 url-safe "
+            "base64-encoded bytes; see docs/deploy.md)"
+        ) from _exc
+if CT_PRODUCTION:
+    if DEBUG:
+        raise ImproperlyConfigured("DEBUG must be off in production (CT_PRODUCTION=true)")
+    if not CT_CREDENTIALS_KEYS:
+        raise ImproperlyConfigured(
+            "CT_CREDENTIALS_KEYS must be set in production: connection credentials are never "
+            "encrypted with a key derived from SECRET_KEY there (see docs/deploy.md)"
+        )
 
 LOGGING = {
     "version": 1,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 urlpatterns = [
     path("", include("controltower.dashboards.urls")),
@@ -13,10 +13,12 @@ urlpatterns = [
     path("integrations/", include("integrations.runtime.urls")),
     path("api/v1/", include("controltower.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("hooks/", include("integrations.runtime.webhook_urls")),
     path("admin/", admin.site.urls),
 ]
 
 if settings.CT_BENCH_BASELINE:
     urlpatterns.append(path("bench/", include("bench.baseline.urls")))
+
+handler404 = "controltower.api.views.not_found"

@@ -6,7 +6,12 @@ from controltower.exceptions.models import OpsException
 
 
 class ExceptionSerializer(serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="the username of the person who owns it; null while unassigned",
+    )
 
     class Meta:
         model = OpsException

@@ -6,6 +6,7 @@ from typing import Any
 import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -13,6 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from controltower.api.errors import Conflict
+from controltower.api.fields import ReasonField
+from controltower.api.filters import DateTimeFilter, FilterSet
 from controltower.api.permissions import requires
 from controltower.exceptions import services
 from controltower.exceptions.api.serializers import ExceptionSerializer
@@ -22,14 +25,14 @@ from controltower.exceptions.models import OpsException
 CHANGE = requires("exceptions.change_opsexception")
 
 
-class ExceptionFilter(django_filters.FilterSet):
+class ExceptionFilter(FilterSet):
     state = django_filters.MultipleChoiceFilter(choices=ExceptionState.choices)
     type = django_filters.MultipleChoiceFilter(choices=ExceptionType.choices)
     severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
     correlation_id = django_filters.UUIDFilter()
     owner = django_filters.CharFilter(field_name="owner__username")
-    opened_after = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
-    opened_before = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
+    opened_after = DateTimeFilter(field_name="opened_at", lookup_expr="gte")
+    opened_before = DateTimeFilter(field_name="opened_at", lookup_expr="lt")
 
     class Meta:
         model = OpsException
@@ -37,11 +40,13 @@ class ExceptionFilter(django_filters.FilterSet):
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000, allow_blank=False, trim_whitespace=True)
+    reason = ReasonField()
 
 
 class AssignSerializer(serializers.Serializer):
-    owner = serializers.CharField(allow_null=True, help_text="a username, or null to unassign")
+    owner = serializers.CharField(
+        allow_null=True, allow_blank=True, help_text="a username; null or empty to unassign"
+    )
 
 
 class ExceptionViewSet(viewsets.ReadOnlyModelViewSet):
@@ -67,6 +72,7 @@ class ExceptionViewSet(viewsets.ReadOnlyModelViewSet):
             raise Conflict(str(exc)) from exc
         return Response(ExceptionSerializer(exception).data)
 
+    @extend_schema(request=ReasonSerializer, responses={200: ExceptionSerializer})
     @action(
         detail=True,
         methods=["post"],
@@ -78,6 +84,7 @@ class ExceptionViewSet(viewsets.ReadOnlyModelViewSet):
         data.is_valid(raise_exception=True)
         return self._act(services.resolve_exception, reason=data.validated_data["reason"])
 
+    @extend_schema(request=ReasonSerializer, responses={200: ExceptionSerializer})
     @action(
         detail=True,
         methods=["post"],
@@ -89,6 +96,7 @@ class ExceptionViewSet(viewsets.ReadOnlyModelViewSet):
         data.is_valid(raise_exception=True)
         return self._act(services.ignore_exception, reason=data.validated_data["reason"])
 
+    @extend_schema(request=AssignSerializer, responses={200: ExceptionSerializer})
     @action(
         detail=True,
         methods=["post"],

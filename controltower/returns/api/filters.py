@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import django_filters
 
+from controltower.api.filters import FilterSet
 from controltower.returns.choices import RefundState
 from controltower.returns.models import Refund
 
 
-class RefundFilter(django_filters.FilterSet):
+class RefundFilter(FilterSet):
     order = django_filters.NumberFilter(field_name="order_id")
     correlation_id = django_filters.UUIDFilter()
     state = django_filters.MultipleChoiceFilter(choices=RefundState.choices)

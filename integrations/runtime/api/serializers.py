@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from controltower.api.fields import ReasonField
 from integrations.runtime.models import (
     DeliveryAttempt,
     InboundEvent,
@@ -95,11 +96,11 @@ class MessageActionSerializer(serializers.ModelSerializer):
 
 
 class RetrySerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000, trim_whitespace=True)
+    reason = ReasonField()
 
 
 class ReplaySerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000, trim_whitespace=True)
+    reason = ReasonField()
     payload = serializers.JSONField(
         required=False,
         allow_null=True,

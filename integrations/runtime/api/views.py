@@ -7,7 +7,13 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.exceptions import ValidationError
@@ -15,7 +21,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from controltower.api.errors import Conflict
+from controltower.api.filters import FilterSet
 from controltower.api.permissions import requires
+from controltower.api.schema import ErrorSerializer
 from controltower.exceptions.models import OpsException
 from integrations.runtime import actions, backlog
 from integrations.runtime.api.serializers import (
@@ -80,7 +88,7 @@ def _serialized(obj: InboundEvent | OutboundMessage) -> Any:
     return InboundEventSerializer(obj).data
 
 
-class InboundEventFilter(django_filters.FilterSet):
+class InboundEventFilter(FilterSet):
     connection = django_filters.CharFilter(field_name="connection__slug")
     status = django_filters.MultipleChoiceFilter(choices=InboundStatus.choices)
     correlation_id = django_filters.UUIDFilter()
@@ -90,6 +98,15 @@ class InboundEventFilter(django_filters.FilterSet):
         fields = ["connection", "status", "correlation_id", "topic", "resource_id"]
 
 
+def _message_actions_schema(serializer: Any) -> Any:
+    """``retry``/``replay`` answer 202 with the message queued again (not the request body)."""
+    described = extend_schema(
+        responses={202: OpenApiResponse(serializer, description="queued again")}
+    )
+    return extend_schema_view(retry=described, replay=described)
+
+
+@_message_actions_schema(InboundEventSerializer)
 class InboundEventViewSet(MessageActionsMixin, viewsets.ReadOnlyModelViewSet):
     """Raw inbound events as received; ``retry`` re-processes a failed one, ``replay`` feeds it
     (or an edited body) through the inbox again."""
@@ -102,7 +119,7 @@ class InboundEventViewSet(MessageActionsMixin, viewsets.ReadOnlyModelViewSet):
         return InboundEvent.objects.select_related("connection")
 
 
-class OutboundMessageFilter(django_filters.FilterSet):
+class OutboundMessageFilter(FilterSet):
     connection = django_filters.CharFilter(field_name="connection__slug")
     status = django_filters.MultipleChoiceFilter(choices=OutboundStatus.choices)
     correlation_id = django_filters.UUIDFilter()
@@ -112,6 +129,7 @@ class OutboundMessageFilter(django_filters.FilterSet):
         fields = ["connection", "status", "correlation_id", "kind"]
 
 
+@_message_actions_schema(OutboundMessageSerializer)
 class OutboundMessageViewSet(MessageActionsMixin, viewsets.ReadOnlyModelViewSet):
     """Outbound messages with every delivery attempt; ``retry`` sends a dead one again as it
     is, ``replay`` sends a new message (optionally with an edited payload) the same way."""
@@ -144,10 +162,18 @@ def _subject(exception: OpsException) -> InboundEvent | OutboundMessage:
 
 
 _MESSAGE_RESPONSE = {
-    202: OpenApiResponse(description="the outbound message or inbound event, queued again"),
+    202: OpenApiResponse(
+        PolymorphicProxySerializer(
+            component_name="QueuedMessage",
+            serializers=[OutboundMessageSerializer, InboundEventSerializer],
+            resource_type_field_name=None,
+        ),
+        description="the outbound message or inbound event, queued again",
+    ),
     409: OpenApiResponse(
+        ErrorSerializer,
         description="the exception is not about a message, nothing to do, or sending it again "
-        "would create a second one of what it created (the detail names it)"
+        "would create a second one of what it created (the detail names it)",
     ),
 }
 
