@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from controltower.core.context import current_actor
@@ -81,3 +83,20 @@ def stamp(instance: models.Model, reason: str) -> models.Model:
     """Attach the change reason that simple-history writes on the next save."""
     instance._change_reason = reason  # type: ignore[attr-defined]
     return instance
+
+
+class EventRecord(models.Model):
+    """The shape of every typed business-step row (``OrderEvent``, ``RefundEvent``, …): what
+    happened (a ``type`` the subclass declares with its choices), its parameters, who did it and
+    when, under the transaction's correlation id. The trace page reads these."""
+
+    correlation_id = models.UUIDField(db_index=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["created_at", "id"]

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from controltower.catalog.models import SKU, Channel, Location
-from controltower.core.models import CanonicalModel, canonical_constraints
+from controltower.core.models import CanonicalModel, EventRecord, canonical_constraints
 from controltower.core.money import AmountField, CurrencyField, Money
 from controltower.orders.choices import OrderEventType, OrderLineStatus, OrderState
 from controltower.orders.querysets import OrderQuerySet
@@ -130,20 +129,11 @@ class ChannelStatusMapping(CanonicalModel):
         return f"{self.channel.code}: {self.channel_status} → {self.state}"
 
 
-class OrderEvent(models.Model):
+class OrderEvent(EventRecord):
     """A typed, human-readable step in an order's life (the trace page reads these)."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
-    correlation_id = models.UUIDField(db_index=True)
     type = models.CharField(max_length=32, choices=OrderEventType.choices)
-    parameters = models.JSONField(default=dict, blank=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} ({self.order_id})"

@@ -3,9 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 
-from controltower.core.models import CanonicalModel, canonical_constraints
+from controltower.core.models import CanonicalModel, EventRecord, canonical_constraints
 from controltower.core.money import AmountField, CurrencyField
 from controltower.returns.choices import Disposition, RefundEventType, RefundState, ReturnState
 from controltower.returns.querysets import RefundQuerySet
@@ -121,20 +120,11 @@ class RefundLine(CanonicalModel):
         return f"{self.order_line_id} × {self.quantity}: {self.amount} {self.currency}"
 
 
-class RefundEvent(models.Model):
+class RefundEvent(EventRecord):
     """A typed, human-readable step in a refund's life (the trace page reads these)."""
 
     refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="events")
-    correlation_id = models.UUIDField(db_index=True)
     type = models.CharField(max_length=32, choices=RefundEventType.choices)
-    parameters = models.JSONField(default=dict, blank=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} ({self.refund_id})"
