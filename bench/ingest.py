@@ -32,133 +32,37 @@ ack_p50_ms, ack_p99_ms, lost, duplicated. Exit status 1 when an order is lost or
 from __future__ import annotations
 
 import argparse
-import base64
-import contextlib
-import hashlib
-import hmac
-import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import (
+    HOOK_PATH,
+    ROOT,
+    SLUG,
+    SOURCE_SYSTEM,
+    Bench,
+    Processes,
+    celery_argv,
+    cpu_times,
+    make_log,
+    psql,
+    raw_request,
+    run_bench,
+    wait_http,
+)
+
 LUA = ROOT / "bench" / "wrk_ingest.lua"
-SLUG = "woo-bench"
-SECRET = "bench-webhook-secret"
-OUR_PATH = f"/hooks/woocommerce/{SLUG}/"
+OUR_PATH = HOOK_PATH
 NAIVE_PATH = "/bench/naive-webhook/"
 PING_PATH = "/bench/ping/"
 FILLER_PATH = "/bench/filler/"
-SKUS = [(f"BENCH-{n:03d}", f"{9.95 + n:.2f}") for n in range(1, 21)]
-T0 = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
 
-
-def log(message: str) -> None:
-    print(f"[bench-ingest] {message}", file=sys.stderr, flush=True)
-
-
-# --- payloads ------------------------------------------------------------------------------------
-def woo_order(order_id: int) -> dict[str, Any]:
-    """A WooCommerce REST v3 order as the store sends it in an ``order.created`` webhook."""
-    modified = T0 + timedelta(seconds=order_id)
-    created = modified - timedelta(minutes=1)
-    items = []
-    subtotal = 0.0
-    for index in range(1 + order_id % 3):
-        sku, price = SKUS[(order_id + index) % len(SKUS)]
-        qty = 1 + (order_id + index) % 2
-        line_total = f"{float(price) * qty:.2f}"
-        subtotal += float(line_total)
-        items.append(
-            {
-                "id": order_id * 10 + index + 1,
-                "name": f"Item {sku}",
-                "product_id": 500 + index,
-                "variation_id": 0,
-                "quantity": qty,
-                "tax_class": "",
-                "subtotal": line_total,
-                "subtotal_tax": f"{float(line_total) * 0.21:.2f}",
-                "total": line_total,
-                "total_tax": f"{float(line_total) * 0.21:.2f}",
-                "taxes": [],
-                "meta_data": [],
-                "sku": sku,
-                "price": float(price),
-            }
-        )
-    tax = round(subtotal * 0.21, 2)
-    stamp = "%Y-%m-%dT%H:%M:%S"
-    return {
-        "id": order_id,
-        "parent_id": 0,
-        "number": str(order_id),
-        "order_key": f"wc_order_{order_id}",
-        "created_via": "checkout",
-        "version": "9.4.0",
-        "status": "processing",
-        "currency": "EUR",
-        "date_created": created.strftime(stamp),
-        "date_created_gmt": created.strftime(stamp),
-        "date_modified": modified.strftime(stamp),
-        "date_modified_gmt": modified.strftime(stamp),
-        "discount_total": "0.00",
-        "discount_tax": "0.00",
-        "shipping_total": "4.95",
-        "shipping_tax": "0.00",
-        "cart_tax": f"{tax:.2f}",
-        "total": f"{subtotal + tax + 4.95:.2f}",
-        "total_tax": f"{tax:.2f}",
-        "prices_include_tax": False,
-        "customer_id": 0,
-        "billing": {
-            "first_name": "Anna",
-            "last_name": "de Vries",
-            "email": f"customer{order_id}@example.com",
-            "city": "Utrecht",
-            "country": "NL",
-        },
-        "shipping": {"first_name": "Anna", "last_name": "de Vries", "country": "NL"},
-        "payment_method": "stripe",
-        "payment_method_title": "Credit card",
-        "line_items": items,
-        "shipping_lines": [{"id": 1, "method_id": "flat_rate", "total": "4.95"}],
-        "meta_data": [],
-        "refunds": [],
-    }
-
-
-def raw_request(path: str, host: str, order_id: int) -> bytes:
-    """The signed HTTP request WooCommerce would send for this order."""
-    body = json.dumps(woo_order(order_id)).encode()
-    signature = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest())
-    delivery = hashlib.md5(f"7-{order_id}".encode()).hexdigest()
-    head = (
-        f"POST {path} HTTP/1.1\r\n"
-        f"Host: {host}\r\n"
-        "User-Agent: WooCommerce/9.4.0 Hookshot (WordPress/6.7)\r\n"
-        "Content-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        "X-WC-Webhook-Source: https://shop.example.com/\r\n"
-        "X-WC-Webhook-Topic: order.created\r\n"
-        "X-WC-Webhook-Resource: order\r\n"
-        "X-WC-Webhook-Event: created\r\n"
-        f"X-WC-Webhook-Signature: {signature.decode()}\r\n"
-        "X-WC-Webhook-ID: 7\r\n"
-        f"X-WC-Webhook-Delivery-ID: {delivery}\r\n"
-        "\r\n"
-    )
-    return head.encode() + body
+log = make_log("bench-ingest")
 
 
 def write_requests(path: Path, requests: list[bytes]) -> Path:
@@ -167,101 +71,6 @@ def write_requests(path: Path, requests: list[bytes]) -> Path:
             out.write(b"%d\n" % len(request))
             out.write(request)
     return path
-
-
-# --- engines and the database --------------------------------------------------------------------
-def bench_database_url(server_url: str, name: str) -> str:
-    import dj_database_url
-
-    from controltower.engines import database_url
-
-    settings = dj_database_url.parse(server_url)
-    settings["NAME"] = name
-    return database_url(settings)
-
-
-def psql(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(sql, params)  # type: ignore[arg-type]
-        return cur.fetchall() if cur.description else []
-
-
-def setup_data() -> None:
-    """Run in a child process with the bench database: channel, mappings, SKUs, connection."""
-    import django
-
-    django.setup()
-    from controltower.catalog.choices import ChannelType, SystemKind
-    from controltower.catalog.models import SKU, Channel, Product
-    from controltower.orders.choices import OrderState
-    from controltower.orders.models import ChannelStatusMapping
-    from integrations.runtime.models import Connection
-
-    channel = Channel.objects.create(
-        code="web-bench", name="Bench web store", type=ChannelType.WOOCOMMERCE, currency="EUR"
-    )
-    for status, state in {
-        "pending": OrderState.PENDING_PAYMENT,
-        "processing": OrderState.ACCEPTED,
-        "on-hold": OrderState.ON_HOLD,
-        "completed": OrderState.COMPLETED,
-        "cancelled": OrderState.CANCELLED,
-        "refunded": OrderState.REFUNDED,
-        "failed": OrderState.FAILED,
-    }.items():
-        ChannelStatusMapping.objects.create(channel=channel, channel_status=status, state=state)
-    product = Product.objects.create(name="Bench tee")
-    for code, price in SKUS:
-        SKU.objects.create(
-            code=code, product=product, name=f"Bench tee {code}", price_amount=price, currency="EUR"
-        )
-    connection = Connection(
-        slug=SLUG,
-        name="Bench web store (WooCommerce)",
-        kind=SystemKind.WOOCOMMERCE,
-        base_url="http://127.0.0.1:9/",
-        channel=channel,
-    )
-    connection.set_credentials({"webhook_secret": SECRET})
-    connection.save()
-
-
-# --- processes -----------------------------------------------------------------------------------
-@dataclass
-class Processes:
-    """Every child process this run started, stopped in reverse order whatever happens."""
-
-    running: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
-
-    def start(self, name: str, args: list[str], env: dict[str, str], logfile: Path) -> Any:
-        with logfile.open("wb") as out:
-            proc = subprocess.Popen(
-                args,
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.running.append((name, proc))
-        return proc
-
-    def stop(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, sig)  # its own session: the process and its children
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        self.running = [(n, p) for n, p in self.running if p is not proc]
-
-    def stop_all(self) -> None:
-        for _name, proc in reversed(list(self.running)):
-            self.stop(proc)
 
 
 @dataclass
@@ -279,16 +88,6 @@ class LoadResult:
     @property
     def ok(self) -> int:
         return self.accepted + self.duplicate
-
-
-def cpu_times() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat (0, 0 where there is none)."""
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return 0, 0
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return sum(fields) - idle, sum(fields)
 
 
 def run_wrk(
@@ -381,20 +180,6 @@ def merged_percentile(results: list[LoadResult], pct: float) -> float:
     return samples[-1][0]
 
 
-def wait_http(url: str, proc: subprocess.Popen[bytes], logfile: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited early:\n{logfile.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status < 300:
-                    return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.2)
-    raise TimeoutError(f"{url} not answering after {timeout}s:\n{logfile.read_text()[-3000:]}")
-
-
 # --- the run -------------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Webhook ingest benchmark (see module doc).")
@@ -419,90 +204,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no-drain", action="store_true", help="measure the receivers only (no drain, no check)"
     )
-    parser.add_argument("--setup-data", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.setup_data:
-        setup_data()
-        return 0
     if shutil.which("wrk") is None:
         log("wrk is not installed: `make bench-ingest` installs it (apt-get install wrk)")
         return 2
-
-    def interrupted(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, interrupted)
-
-    from controltower.engines import ensure_engines
-
-    urls = ensure_engines()  # external servers when both variables are set; embedded otherwise
-    server_url = urls["DATABASE_URL"]
-    name = f"ct_bench_{os.getpid()}"
-    db_url = bench_database_url(server_url, name)
-    queue = f"ct-bench-{os.getpid()}"
-    work = Path(tempfile.mkdtemp(prefix="ct-bench-ingest-", dir=ROOT / "var"))
-    procs = Processes()
-    created = False
-    status = 1
-    try:
-        log(f"database {name}; logs in {work}")
-        psql(server_url, f'CREATE DATABASE "{name}"')
-        created = True
-        env = {
-            **os.environ,
-            "DATABASE_URL": db_url,
-            "REDIS_URL": urls["REDIS_URL"],
-            "DJANGO_SETTINGS_MODULE": "controltower.settings",
-            "CT_BENCH_BASELINE": "1",
-            "CT_CELERY_QUEUE": queue,
-            "CT_CHANNELS_PREFIX": queue,
-            "CT_LOG_LEVEL": "WARNING",
-            "CT_LOG_FORMAT": "console",
-            "PYTHONUNBUFFERED": "1",
-        }
-        started = time.monotonic()
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-        )
-        subprocess.run(
-            [sys.executable, "-m", "bench.ingest", "--setup-data"], cwd=ROOT, env=env, check=True
-        )
-        log(f"migrated and seeded in {time.monotonic() - started:.1f}s")
-        status = run(args, procs, work, env, db_url)
-    except KeyboardInterrupt:
-        log("interrupted; cleaning up")
-        status = 130
-    finally:
-        procs.stop_all()
-        try:
-            import redis
-
-            client = redis.Redis.from_url(urls["REDIS_URL"])
-            client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
-            for key in client.scan_iter(f"ct:*{queue}*"):  # kicks, rate limits, breakers
-                client.delete(key)
-        except Exception as exc:  # cleanup must not hide the result
-            log(f"could not clean redis: {exc}")
-        if created and not args.keep:
-            psql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            log(f"kept database {name} and {work}")
-    return status
+    return run_bench(log, "ingest", lambda bench: run(args, bench), keep=args.keep, baseline=True)
 
 
-def run(
-    args: argparse.Namespace, procs: Processes, work: Path, env: dict[str, str], db_url: str
-) -> int:
+def run(args: argparse.Namespace, bench: Bench) -> int:
     from controltower.engines import free_port
+
+    procs, work, env, db_url = bench.procs, bench.work, bench.env, bench.db_url
 
     port = free_port()
     host = f"127.0.0.1:{port}"
@@ -610,26 +326,7 @@ def run(
     worker_log = work / "worker.log"
     worker = procs.start(
         "worker",
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "controltower",
-            "worker",
-            "-Q",
-            env["CT_CELERY_QUEUE"],
-            "-c",
-            "2",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=WARNING",
-            "-n",
-            f"{env['CT_CELERY_QUEUE']}@%h",
-            "-B",
-            "-s",
-            str(work / "beat-schedule"),
-        ],
+        celery_argv(bench.queue, 2, "-B", "-s", str(work / "beat-schedule")),
         {**env, "CT_SWEEP_INTERVAL_S": "2"},
         worker_log,
     )
@@ -663,7 +360,7 @@ def run(
             db_url,
             "SELECT external_id, count(*) FROM orders_order WHERE source_system = %s "
             "GROUP BY external_id",
-            (f"woocommerce:{SLUG}",),
+            (SOURCE_SYSTEM,),
         )
     )
     processed = dict(
