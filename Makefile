@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup demo test lint format browser clean-var bench-ingest
+.PHONY: setup demo test lint format browser clean-var bench-ingest bench-e2e
 
 $(STAMP): pyproject.toml tools/vendor_static.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ clean-var:
 # Webhook ingest benchmark (bench/ingest.py, docs/benchmarks.md); options via BENCH_ARGS.
 bench-ingest: setup wrk
 	$(PY) -m bench.ingest $(BENCH_ARGS)
+
+# End-to-end benchmark, webhooks at fixed rates to the ERP (bench/e2e.py, docs/benchmarks.md).
+bench-e2e: setup
+	$(PY) -m bench.e2e $(BENCH_ARGS)
 
 # wrk, the benchmarks' load generator, from Debian (as root, like `browser`).
 wrk:
