@@ -36,7 +36,7 @@ What it does, all in one run on one machine:
 
 It prints its figures last, one per line: erp_direct_per_s, steps_run, intake_sustained_per_s,
 ratio_vs_erp_direct, intake_erp_ack_p95_ms, queries_per_order, lost, duplicated. Exit status 1
-when an order is lost or duplicated.
+when an order is lost or duplicated (or its ERP reference is not the ERP's sales order).
 """
 
 from __future__ import annotations
@@ -62,7 +62,6 @@ from typing import Any
 from bench.common import (
     CHANNEL,
     HOOK_PATH,
-    ROOT,
     SLUG,
     SOURCE_SYSTEM,
     T0,
@@ -77,6 +76,7 @@ from bench.common import (
     wait_http,
     woo_order,
 )
+from bench.queries import counted_queries
 
 ERP_SLUG = "erp-bench"
 ERP_TOKEN = "bench-erp-token"
@@ -582,7 +582,7 @@ def run(args: argparse.Namespace, bench: Bench, erp_port: int) -> int:
         backlog.close()
     for name in ("beat", "worker", "front", "gunicorn", "daphne"):
         bench.procs.stop(stack[name])
-    count = counted_queries(args, bench, next(ids))
+    count = counted_queries(bench, args.count_queries, next(ids), log)
     every = [d for step in (warm, *steps) for d in step.offered.deliveries]
     check = final_check(
         bench.db_url,
@@ -619,37 +619,6 @@ def climb(
         if not step.sustained and not args.keep_climbing:
             break
     return steps
-
-
-def counted_queries(args: argparse.Namespace, bench: Bench, first_id: int) -> dict[str, Any]:
-    """Run the counting child; its result with ``per_order`` added ({} when skipped)."""
-    if args.count_queries <= 0:
-        return {}
-    logfile = bench.work / "count-queries.log"
-    argv = [sys.executable, "-m", "bench.queries", str(args.count_queries)]
-    with logfile.open("w") as err:
-        child = subprocess.run(
-            [*argv, "--first-id", str(first_id)],
-            cwd=ROOT,
-            env=bench.env,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-            check=False,
-        )
-    lines = [line for line in child.stdout.splitlines() if line.startswith("RESULT ")]
-    if child.returncode != 0 or not lines:
-        raise RuntimeError(f"counting queries failed:\n{logfile.read_text()[-3000:]}")
-    result = json.loads(lines[-1].removeprefix("RESULT "))
-    counts = result["counts"]
-    total = sum(counts.values())
-    result["per_order"] = total / args.count_queries
-    log(
-        f"queries: {total} statements for {args.count_queries} orders in-process "
-        f"(receive {counts.get('receive', 0)}, inbox {counts.get('inbox', 0)}, "
-        f"outbox {counts.get('outbox', 0)}) = {result['per_order']:.1f} per order"
-    )
-    return result
 
 
 if __name__ == "__main__":

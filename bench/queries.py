@@ -5,8 +5,8 @@ Run with the environment of a bench database (``DATABASE_URL``, ``REDIS_URL``, t
 on the run's queue (this process drains everything itself). ``bench.e2e`` runs it after its
 ladder. It
 
-1. sends one order through everything first, not counted (in production a process's caches —
-   the connection and its secret, content types, service users — are warm);
+1. sends one order through everything first, not counted (in production a process's caches,
+   such as the receiver's connection and secret, are warm);
 2. sends N fresh signed ``order.created`` webhooks (ids ``ID+1`` … ``ID+N``) through
    ``controltower.wsgi.application``, called with a WSGI environ as gunicorn's sync worker calls
    it (the production path: the lean webhook route);
@@ -22,10 +22,11 @@ same one statement. Whether anything is left to drain is read on a connection of
 counted.
 
 The batches are as large as ``CT_INBOX_BATCH`` / ``CT_OUTBOX_BATCH`` allow, as in a drain that
-finds a backlog; a drain woken for one order at a time renders its pushes per order, so under a
-trickle the count per order is higher.
+finds a backlog; a drain woken for one order at a time pays its claim and its pushes per order,
+so under a trickle the count per order is higher.
 
-It prints one line: ``RESULT {"posted": [...], "acked": [...], "counts": {phase: n}}``.
+It prints one line: ``RESULT {"posted": [...], "acked": [...], "counts": {phase: n}}``, which
+:func:`counted_queries` (the parent's side) reads.
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
-from bench.common import HOOK_PATH, psql, signed_webhook
+from bench.common import HOOK_PATH, ROOT, Bench, psql, signed_webhook
 
 WAITING_SQL = {
     "inbox": "SELECT count(*) FROM integrations_inboundevent "
@@ -142,6 +145,34 @@ def count_queries(count: int, first_id: int) -> dict[str, Any]:
         "acked": [first_id, *acked] if warm else acked,
         "counts": dict(counts),
     }
+
+
+def counted_queries(
+    bench: Bench, count: int, first_id: int, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Run this module in a child with the bench's environment; its result with ``per_order``
+    added ({} when ``count`` is 0). Its stderr goes to ``count-queries.log``."""
+    if count <= 0:
+        return {}
+    logfile = bench.work / "count-queries.log"
+    argv = [sys.executable, "-m", "bench.queries", str(count), "--first-id", str(first_id)]
+    with logfile.open("w") as err:
+        child = subprocess.run(
+            argv, cwd=ROOT, env=bench.env, stdout=subprocess.PIPE, stderr=err, text=True
+        )
+    lines = [line for line in child.stdout.splitlines() if line.startswith("RESULT ")]
+    if child.returncode != 0 or not lines:
+        raise RuntimeError(f"counting queries failed:\n{logfile.read_text()[-3000:]}")
+    result = json.loads(lines[-1].removeprefix("RESULT "))
+    counts = result["counts"]
+    total = sum(counts.values())
+    result["per_order"] = total / count
+    log(
+        f"queries: {total} statements for {count} orders in-process "
+        f"(receive {counts.get('receive', 0)}, inbox {counts.get('inbox', 0)}, "
+        f"outbox {counts.get('outbox', 0)}) = {result['per_order']:.1f} per order"
+    )
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
