@@ -81,33 +81,18 @@ def wsgi_post(application: Any, order_id: int) -> int:
 
 
 def drain_in_process(kind: str) -> None:
-    """Drain the inbox or the outbox as the drain tasks do (``integrations/runtime/tasks.py``),
-    until nothing waits; whether anything waits is read on a connection of its own."""
-    from django.conf import settings
+    """Drain the inbox or the outbox with the drain tasks themselves, run in this process
+    (``integrations/runtime/tasks.py``: claims, batch loads, the batch memo, deferred kicks and
+    pushes), until nothing waits; whether anything waits is read on a connection of its own."""
+    from integrations.runtime import tasks
 
-    from controltower.core import live
-    from controltower.core.context import acting_as
-    from integrations.runtime import inbox, kick, outbox
-
-    def deliver(item_id: int) -> object:
-        return outbox.deliver_outbound_message(item_id, task_id="bench")
-
-    claim, handle, batch = {
-        "inbox": (inbox.claim_inbound, inbox.process_inbound_event, settings.CT_INBOX_BATCH),
-        "outbox": (outbox.claim_outbound, deliver, settings.CT_OUTBOX_BATCH),
-    }[kind]
+    task = {"inbox": tasks.drain_inbox, "outbox": tasks.drain_outbox}[kind]
     deadline = time.monotonic() + 120
-    with acting_as("system.runtime"):
-        while psql(os.environ["DATABASE_URL"], WAITING_SQL[kind])[0][0]:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the {kind} did not drain in-process within 120 s")
-            ids = claim(batch)
-            if not ids:
-                time.sleep(0.2)  # a retry scheduled for later
-                continue
-            with kick.deferred(), live.batched():
-                for item_id in ids:
-                    handle(item_id)
+    while psql(os.environ["DATABASE_URL"], WAITING_SQL[kind])[0][0]:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the {kind} did not drain in-process within 120 s")
+        if not task.run():
+            time.sleep(0.2)  # a retry scheduled for later, or the slot's lease still lapsing
 
 
 def count_queries(count: int, first_id: int) -> dict[str, Any]:

@@ -47,12 +47,20 @@ def service_user(username: str) -> AbstractBaseUser:
     """The inactive service user that names a process in history (created on first use)."""
     from django.contrib.auth import get_user_model
 
+    from controltower.core import memo
+
     if username not in SERVICE_USERS:
         raise ValueError(f"unknown service user {username!r}")
-    user, _ = get_user_model().objects.get_or_create(
+    key = ("service-user", username)
+    held = memo.recall(key)
+    if held is not None:
+        return held
+    user, created = get_user_model().objects.get_or_create(
         username=username,
         defaults={"is_active": False, "first_name": SERVICE_USERS[username]},
     )
+    if not created:  # a row made now may yet be rolled back: remember only what existed
+        memo.keep(key, user)
     return user
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -12,6 +15,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from controltower.core.context import current_actor
+from controltower.core.writepath import check_write
 
 
 def history_user(instance: models.Model | None = None, request: Any = None, **_: Any) -> Any:
@@ -79,16 +83,62 @@ def canonical_constraints(*extra: models.BaseConstraint) -> list[models.BaseCons
     return [*CanonicalModel._meta.constraints, *extra]
 
 
+def bulk_create[M: models.Model](model: type[M], rows: list[M], *, reason: str) -> list[M]:
+    """Insert canonical rows and their history rows: two statements however many rows, the
+    history stamped with ``reason`` and the acting person or service, as ``save()`` would."""
+    from simple_history.utils import bulk_create_with_history
+
+    if not rows:
+        return rows
+    for row in rows:
+        check_write(model, row)  # what pre_save would have checked
+    actor = current_actor()
+    return bulk_create_with_history(
+        rows,
+        model,
+        default_user=actor if actor is not None and actor.pk else None,
+        default_change_reason=reason[:100],
+    )
+
+
 def stamp(instance: models.Model, reason: str) -> models.Model:
     """Attach the change reason that simple-history writes on the next save."""
     instance._change_reason = reason  # type: ignore[attr-defined]
     return instance
 
 
+_deferred = threading.local()
+
+
+@contextlib.contextmanager
+def deferred_records() -> Iterator[None]:
+    """Hold the event rows :meth:`EventRecord.record` makes inside the block and insert them at
+    its end, one statement per model, in the caller's transaction (a worker's unit of work: an
+    inbound event, a delivery). Use it only inside an ``atomic`` block whose writes commit or roll
+    back together: a row recorded in an inner savepoint that is rolled back and caught is still
+    written. An exception discards the rows with the transaction. Nested: the outer block writes."""
+    if getattr(_deferred, "rows", None) is not None:
+        yield
+        return
+    _deferred.rows = []
+    try:
+        yield
+        rows, _deferred.rows = _deferred.rows, None
+        by_model: dict[type[models.Model], list[models.Model]] = {}
+        for row in rows:
+            by_model.setdefault(type(row), []).append(row)
+        for model, batch in by_model.items():
+            model.objects.bulk_create(batch)  # type: ignore[attr-defined]
+    finally:
+        _deferred.rows = None
+
+
 class EventRecord(models.Model):
     """The shape of every typed business-step row (``OrderEvent``, ``RefundEvent``, …): what
     happened (a ``type`` the subclass declares with its choices), its parameters, who did it and
-    when, under the transaction's correlation id. The trace page reads these."""
+    when, under the transaction's correlation id. The trace page reads these.
+
+    Rows are made with :meth:`record`: at once, or at the end of :func:`deferred_records`."""
 
     correlation_id = models.UUIDField(db_index=True)
     parameters = models.JSONField(default=dict, blank=True)
@@ -100,3 +150,15 @@ class EventRecord(models.Model):
     class Meta:
         abstract = True
         ordering = ["created_at", "id"]
+
+    @classmethod
+    def record(cls, **fields: Any) -> EventRecord:
+        actor = current_actor()
+        row = cls(actor=actor if actor is not None and actor.pk else None, **fields)
+        rows = getattr(_deferred, "rows", None)
+        if rows is None:
+            row.save(force_insert=True)
+        else:
+            check_write(cls, row)  # what pre_save would have checked
+            rows.append(row)
+        return row

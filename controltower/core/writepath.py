@@ -85,6 +85,12 @@ def _refuse(verb: str, sender: type, instance: Any, raw: bool = False) -> None:
     )
 
 
+def check_write(model: type, instance: Any) -> None:
+    """The guard, for writes that send no ``pre_save`` (rows inserted in bulk)."""
+    if model._meta.app_label in GUARDED_APPS:
+        _refuse("change", model, instance)
+
+
 def _guard_save(sender: type, instance: Any, raw: bool = False, **_: Any) -> None:
     _refuse("change", sender, instance, raw)
 

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 
-from controltower.core.models import stamp
+from controltower.core.models import bulk_create, stamp
 from controltower.core.writepath import domain_service
 from controltower.inventory.choices import ReservationStatus
 from controltower.inventory.models import Reservation
@@ -10,26 +12,35 @@ from controltower.inventory.models import Reservation
 
 @domain_service
 @transaction.atomic(savepoint=False)
-def reserve_order_lines(order: object) -> list[Reservation]:
-    """Take a reservation per open line with a known SKU (idempotent: one per line)."""
-    created: list[Reservation] = []
-    for line in order.lines.select_related("sku").all():  # type: ignore[attr-defined]
-        if line.sku_id is None or line.reservations.exists():
+def reserve_order_lines(order: Any, *, lines: list[Any] | None = None) -> list[Reservation]:
+    """Take a reservation per open line with a known SKU (idempotent: one per line).
+
+    ``lines``: all of the order's lines, when the caller holds them (just created); otherwise
+    they are read. Two statements for the reservations and their history, however many lines."""
+    if lines is None:
+        lines = list(order.lines.all())
+    reserved = set(
+        Reservation.objects.filter(order_line__in=[line.pk for line in lines]).values_list(
+            "order_line_id", flat=True
+        )
+    )
+    rows = []
+    for line in lines:
+        if line.sku_id is None or line.pk in reserved:
             continue
         quantity = line.quantity - line.quantity_cancelled
         if quantity <= 0:
             continue
-        reservation = Reservation(
-            order_line=line,
-            sku_id=line.sku_id,
-            location=line.fulfilment_location,
-            quantity=quantity,
-            correlation_id=line.correlation_id,
+        rows.append(
+            Reservation(
+                order_line=line,
+                sku_id=line.sku_id,
+                location=line.fulfilment_location,
+                quantity=quantity,
+                correlation_id=line.correlation_id,
+            )
         )
-        stamp(reservation, "reserved on order acceptance")
-        reservation.save()
-        created.append(reservation)
-    return created
+    return bulk_create(Reservation, rows, reason="reserved on order acceptance")
 
 
 @domain_service

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from controltower.core.context import current_actor
 from controltower.orders.choices import OrderEventType
 from controltower.orders.models import Order, OrderEvent
 
 
 def _event(order: Order, type: OrderEventType, **parameters: Any) -> OrderEvent:
-    actor = current_actor()
-    return OrderEvent.objects.create(
-        order=order,
-        correlation_id=order.correlation_id,
-        type=type,
-        parameters=parameters,
-        actor=actor if actor is not None and actor.pk else None,
+    return OrderEvent.record(
+        order=order, correlation_id=order.correlation_id, type=type, parameters=parameters
     )
 
 

@@ -13,8 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from controltower.catalog.models import SKU, Channel
+from controltower.core import memo
 from controltower.core.context import acting_as, correlated
-from controltower.core.models import stamp
+from controltower.core.models import bulk_create, stamp
 from controltower.core.writepath import domain_service
 from controltower.exceptions.choices import ExceptionType, Severity
 from controltower.exceptions.services import close_exceptions_for, open_exception
@@ -85,9 +86,12 @@ class UnmappedChannelStatus(ValueError):
 
 
 def map_channel_status(channel: Channel, channel_status: str) -> OrderState:
-    mapping = ChannelStatusMapping.objects.filter(
-        channel=channel, channel_status=channel_status
-    ).first()
+    mapping = memo.remember(
+        ("channel-status", channel.pk, channel_status),
+        lambda: ChannelStatusMapping.objects.filter(
+            channel=channel, channel_status=channel_status
+        ).first(),
+    )
     if mapping is None:
         raise UnmappedChannelStatus(
             f"channel {channel.code} has no mapping for status {channel_status!r}"
@@ -95,10 +99,8 @@ def map_channel_status(channel: Channel, channel_status: str) -> OrderState:
     return OrderState(mapping.state)
 
 
-def _apply_state(
-    order: Order, target: OrderState, *, reason: str, origin: str = CancelOrigin.CHANNEL
-) -> list[OrderState]:
-    """Move to ``target`` through the states it implies; returns the states entered.
+def _route(order: Order, target: OrderState, *, reason: str) -> list[OrderState]:
+    """The states an order passes through to reach ``target``; [] when there is nothing to do.
 
     A channel reports where an order is, not each step (WooCommerce merges updates): an order
     held as pending payment that the store reports completed was accepted on the way. A target
@@ -114,20 +116,55 @@ def _apply_state(
         events.transition_refused(order, current=current, target=target, reason=reason)
         logger.warning("order transition refused %s → %s", current, target)
         return []
+    return route
+
+
+def _move(order: Order, route: list[OrderState], reason: str) -> tuple[OrderState, str]:
+    """Put the order in the route's last state (the caller saves it, once); the state it left
+    and the history reason that names the whole route."""
+    first = OrderState(order.state)
+    order.state = route[-1]
+    order.state_changed_at = timezone.now()
+    steps = " → ".join([first, *route])
+    return first, f"{steps}: {reason}"
+
+
+def _enter(
+    order: Order,
+    first: OrderState,
+    route: list[OrderState],
+    *,
+    reason: str,
+    origin: str = CancelOrigin.CHANNEL,
+    lines: list[OrderLine] | None = None,
+) -> None:
+    """What entering each state of ``route`` means: its timeline entry and its consequences
+    (``lines``: the order's lines when the caller holds them all, just created)."""
+    old = first
     for step in route:
-        old = OrderState(order.state)
-        why = reason if step == target else f"implied by {reason}"
-        order.state = step
-        order.state_changed_at = timezone.now()
-        stamp(order, f"{old} → {step}: {why}"[:100])
-        order.save(update_fields=["state", "state_changed_at", "updated_at"])
+        why = reason if step == route[-1] else f"implied by {reason}"
         events.state_changed(order, old=old, new=step, reason=why)
         if step == OrderState.ACCEPTED:
-            reserve_order_lines(order)
+            reserve_order_lines(order, lines=lines)
         elif step in (OrderState.CANCELLED, OrderState.FAILED):
             release_order_reservations(order, reason=f"order {step}")
         if step == OrderState.CANCELLED:
             order_cancelled.send(sender=Order, order=order, origin=origin, reason=why)
+        old = step
+
+
+def _apply_state(
+    order: Order, target: OrderState, *, reason: str, origin: str = CancelOrigin.CHANNEL
+) -> list[OrderState]:
+    """Move to ``target`` through the states it implies (one save, one history row naming the
+    route; one timeline entry per state); returns the states entered."""
+    route = _route(order, target, reason=reason)
+    if not route:
+        return []
+    first, why = _move(order, route, reason)
+    stamp(order, why[:100])
+    order.save(update_fields=["state", "state_changed_at", "updated_at"])
+    _enter(order, first, route, reason=reason, origin=origin)
     return route
 
 
@@ -170,10 +207,10 @@ def _order_fields(data: ChannelOrderData) -> dict[str, Any]:
     }
 
 
-def _create_lines(order: Order, data: ChannelOrderData) -> None:
+def _create_lines(order: Order, data: ChannelOrderData) -> list[OrderLine]:
     skus = {s.code: s for s in SKU.objects.filter(code__in=[ln.sku_code for ln in data.lines])}
-    for number, line in enumerate(data.lines, start=1):
-        row = OrderLine(
+    rows = [
+        OrderLine(
             order=order,
             correlation_id=order.correlation_id,
             source_system=data.source_system,
@@ -190,8 +227,17 @@ def _create_lines(order: Order, data: ChannelOrderData) -> None:
             tax_amount=line.tax,
             total_amount=line.total,
         )
-        stamp(row, "received from channel")
-        row.save()
+        for number, line in enumerate(data.lines, start=1)
+    ]
+    # One statement for the lines and one for their history rows, however many lines.
+    lines = bulk_create(OrderLine, rows, reason="received from channel")
+    # The order now knows all its lines: ``order.lines.all()`` in this transaction (the ERP's
+    # sales-order payload, reservations) reads them from here, as a prefetch would have.
+    held = order.lines.all()
+    held._result_cache = lines  # type: ignore[attr-defined]
+    held._prefetch_done = True  # type: ignore[attr-defined]
+    order._prefetched_objects_cache = {"lines": held}  # type: ignore[attr-defined]
+    return lines
 
 
 @domain_service
@@ -214,16 +260,22 @@ def upsert_channel_order(channel: Channel, data: ChannelOrderData) -> OrderUpser
                 external_id=data.external_id,
                 **_order_fields(data),
             )
+            reason = f"channel status {data.channel_status}"
             with correlated(order.correlation_id):
-                stamp(order, f"received from {data.source_system}")
-                order.save()
-                _create_lines(order, data)
+                # Born in the state its channel status implies: one INSERT, one history row.
+                entered = _route(order, target, reason=reason)
+                received = f"received from {data.source_system}"
+                first = OrderState(order.state)
+                if entered:
+                    first, moved = _move(order, entered, reason)
+                    received = f"{received}; {moved}"
+                stamp(order, received[:100])
+                order.save(force_insert=True)
+                lines = _create_lines(order, data)
                 events.order_received(
                     order, source=data.source_system, channel_status=data.channel_status
                 )
-                entered = _apply_state(
-                    order, target, reason=f"channel status {data.channel_status}"
-                )
+                _enter(order, first, entered, reason=reason, lines=lines)
             live.order_changed(order.pk, created=True)
             return OrderUpsert(
                 order=order,
@@ -266,14 +318,23 @@ def _erp_reference_conflict_key(order: Order) -> str:
 
 
 @domain_service
-def register_order_in_erp(order: Order, *, erp_reference: str, connection: str) -> Order:
+def register_order_in_erp(
+    order: Order | int, *, erp_reference: str, connection: str
+) -> Order | None:
     """The ERP acknowledged the sales order: record its reference and move to registered.
+    ``order``: the order or its pk (locked here either way); None when there is no such order.
 
     A reference once recorded is never re-pointed here: an answer naming a different sales order
     (a second one in the ERP) is refused, recorded as ``erp_reference_refused`` and opens an
     exception; a person changes the reference with :func:`repoint_erp_reference`."""
     with transaction.atomic(savepoint=False):
-        order = lock_order(order.pk)
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .filter(pk=order if isinstance(order, int) else order.pk)
+            .first()
+        )
+        if order is None:
+            return None
         with correlated(order.correlation_id):
             if order.erp_reference == erp_reference:
                 return order
@@ -282,11 +343,19 @@ def register_order_in_erp(order: Order, *, erp_reference: str, connection: str) 
                 return order
             order.erp_reference = erp_reference
             order.erp_registered_at = timezone.now()
-            stamp(order, f"registered in ERP as {erp_reference}")
-            order.save(update_fields=["erp_reference", "erp_registered_at", "updated_at"])
+            why = f"registered in ERP as {erp_reference}"
+            fields = ["erp_reference", "erp_registered_at", "updated_at"]
+            route: list[OrderState] = []
+            if order.state == OrderState.ACCEPTED:  # one save: the reference and the state
+                route = [OrderState.REGISTERED]
+                first, moved = _move(order, route, f"ERP {erp_reference}")
+                why = f"{why}; {moved}"
+                fields += ["state", "state_changed_at"]
+            stamp(order, why[:100])
+            order.save(update_fields=fields)
             events.erp_registered(order, erp_reference=erp_reference, connection=connection)
-            if order.state == OrderState.ACCEPTED:
-                _apply_state(order, OrderState.REGISTERED, reason=f"ERP {erp_reference}")
+            if route:
+                _enter(order, first, route, reason=f"ERP {erp_reference}")
             live.order_changed(order.pk, created=False)
     return order
 

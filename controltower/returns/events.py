@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from controltower.core.context import current_actor
 from controltower.returns.choices import RefundEventType
 from controltower.returns.models import Refund, RefundEvent
 
 
 def _event(refund: Refund, type: RefundEventType, **parameters: Any) -> RefundEvent:
-    actor = current_actor()
-    return RefundEvent.objects.create(
-        refund=refund,
-        correlation_id=refund.correlation_id,
-        type=type,
-        parameters=parameters,
-        actor=actor if actor is not None and actor.pk else None,
+    return RefundEvent.record(
+        refund=refund, correlation_id=refund.correlation_id, type=type, parameters=parameters
     )
 
 

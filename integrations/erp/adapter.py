@@ -25,6 +25,7 @@ import httpx
 from django.dispatch import receiver
 
 from controltower.catalog.choices import SystemKind
+from controltower.core import memo
 from controltower.orders.choices import OrderState
 from controltower.orders.models import Order
 from controltower.orders.services import (
@@ -81,7 +82,11 @@ def _withdrawn_reason(order: Order) -> str:
 @subscribe("order.accepted")
 def queue_sales_order(order: Order) -> None:
     """In the accepting transaction: one outbox message per enabled-or-paused ERP connection."""
-    for connection in Connection.objects.filter(kind=SystemKind.ERP):
+    erps = memo.remember(
+        ("connections", SystemKind.ERP),
+        lambda: list(Connection.objects.filter(kind=SystemKind.ERP)),
+    )
+    for connection in erps:
         key = create_key(connection, order)
         created = enqueue_outbound(
             connection,
@@ -143,11 +148,14 @@ def record_sales_order(message: OutboundMessage, result: DeliveryResult) -> None
     if not reference:
         logger.warning("ERP answered without a sales order id for message %s", message.pk)
         return
-    order = Order.objects.filter(pk=message.subject_id).first()
-    if order is None:
-        logger.warning("order %s of message %s is gone", message.subject_id, message.pk)
+    if not message.subject_id.isdigit():
+        logger.warning("message %s names no order (%r)", message.pk, message.subject_id)
         return
-    register_order_in_erp(order, erp_reference=reference, connection=message.connection.slug)
+    registered = register_order_in_erp(
+        int(message.subject_id), erp_reference=reference, connection=message.connection.slug
+    )
+    if registered is None:
+        logger.warning("order %s of message %s is gone", message.subject_id, message.pk)
 
 
 @receiver(order_cancelled, dispatch_uid="erp.queue_sales_order_cancel")

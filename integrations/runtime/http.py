@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import ssl
+import threading
 from typing import Any
 
 import httpx
@@ -14,12 +17,48 @@ from integrations.runtime.registry import DeliveryResult
 USER_AGENT = "ControlTower/0.1"
 
 
+class _SharedTransport(httpx.BaseTransport):
+    """The process's connection pool, lent to each client: closing a client returns it, open."""
+
+    def __init__(self) -> None:
+        self._transport = httpx.HTTPTransport(
+            verify=ssl.create_default_context(),
+            limits=httpx.Limits(
+                max_connections=64, max_keepalive_connections=16, keepalive_expiry=5
+            ),
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._transport.handle_request(request)
+
+    def close(self) -> None:  # the pool outlives each client
+        pass
+
+
+_pool: tuple[int, _SharedTransport] | None = None
+_pool_lock = threading.Lock()
+
+
+def shared_transport() -> httpx.BaseTransport:
+    """One keep-alive pool (and one TLS context: loading the CA store costs ~30 ms) per process;
+    a forked worker makes its own, never using its parent's sockets."""
+    global _pool
+    pid = os.getpid()
+    with _pool_lock:
+        if _pool is None or _pool[0] != pid:
+            _pool = (pid, _SharedTransport())
+        return _pool[1]
+
+
 def client_for(connection: Connection) -> httpx.Client:
+    """A client on the connection's base URL with its timeouts, on the process's shared pool:
+    cheap to make, and calls to the same system reuse kept-alive connections."""
     timeout = httpx.Timeout(connection.timeout_s, connect=min(connection.timeout_s, 5.0))
     return httpx.Client(
         base_url=connection.base_url,
         timeout=timeout,
         headers={"User-Agent": USER_AGENT},
+        transport=shared_transport(),
     )
 
 

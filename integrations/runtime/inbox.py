@@ -16,10 +16,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import DatabaseError, DataError, IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from psycopg.errors import CheckViolation, NotNullViolation
 
 from controltower.core.context import acting_as
+from controltower.core.models import deferred_records
 from controltower.exceptions.choices import ExceptionType, Severity
 from controltower.exceptions.services import (
     close_exceptions_for,
@@ -153,6 +155,7 @@ def store_rejected(
 
 
 def claim_inbound(limit: int) -> list[int]:
+    """Claim up to ``limit`` pending events, oldest first: two statements for the batch."""
     now = timezone.now()
     with transaction.atomic():
         ids = list(
@@ -162,24 +165,38 @@ def claim_inbound(limit: int) -> list[int]:
             .values_list("id", flat=True)[:limit]
         )
         if ids:
-            for event in InboundEvent.objects.filter(id__in=ids):
-                event.status = InboundStatus.PROCESSING
-                event.claimed_until = now + timedelta(seconds=settings.CT_LEASE_S)
-                event.attempts += 1
-                event.save(update_fields=["status", "claimed_until", "attempts"])
+            InboundEvent.objects.filter(id__in=ids).update(
+                status=InboundStatus.PROCESSING,
+                claimed_until=now + timedelta(seconds=settings.CT_LEASE_S),
+                attempts=F("attempts") + 1,
+            )
     return ids
 
 
-def process_inbound_event(event_id: int) -> str:
-    """Translate one claimed event into domain changes (and outbox rows), in one transaction."""
-    event = InboundEvent.objects.select_related("connection").get(pk=event_id)
+def load_claimed(ids: list[int]) -> dict[int, InboundEvent]:
+    """The claimed events of a batch with their connections (and channels), in one query."""
+    return InboundEvent.objects.select_related("connection", "connection__channel").in_bulk(ids)
+
+
+def process_inbound_event(event_id: int | InboundEvent) -> str:
+    """Translate one claimed event into domain changes (and outbox rows), in one transaction.
+
+    Takes the event's id, or the event as :func:`load_claimed` read it for its batch."""
+    if isinstance(event_id, InboundEvent):
+        event = event_id
+    else:
+        event = InboundEvent.objects.select_related("connection").get(pk=event_id)
     if event.status != InboundStatus.PROCESSING:
         return event.status
     handler = registry.INBOUND.get(event.connection.kind)
     try:
         if handler is None:
             raise registry.PoisonMessage(f"no inbound handler for kind {event.connection.kind}")
-        with transaction.atomic(), acting_as(service_username(event.connection.kind)):
+        with (
+            acting_as(service_username(event.connection.kind)),
+            transaction.atomic(),
+            deferred_records(),
+        ):
             outcome = handler(event)
             ignored = outcome is None or isinstance(outcome, registry.Ignored)
             event.status = InboundStatus.IGNORED if ignored else InboundStatus.PROCESSED

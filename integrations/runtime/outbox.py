@@ -9,6 +9,8 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from controltower.core.context import acting_as, correlated
+from controltower.core.models import deferred_records
 from controltower.exceptions.choices import ExceptionType, Severity
 from controltower.exceptions.services import close_exceptions_for, open_exception
 from integrations.runtime import breaker, kick, ratelimit, registry
@@ -27,6 +30,7 @@ from integrations.runtime.models import Connection, DeliveryAttempt, OutboundMes
 logger = logging.getLogger(__name__)
 
 MAX_INLINE_WAIT_S = 0.5
+RECORD_WITHIN_S = 0.25  # a batch's answers wait at most this long to be recorded together
 
 
 def enqueue_outbound(
@@ -115,18 +119,85 @@ def _take_token(connection: Connection) -> float:
     return wait
 
 
-def deliver_outbound_message(message_id: int, *, task_id: str = "") -> str:
-    """Deliver one claimed message: one HTTP call outside any transaction, then record it."""
-    message = OutboundMessage.objects.select_related("connection").get(pk=message_id)
+def load_claimed(ids: list[int]) -> dict[int, OutboundMessage]:
+    """The claimed messages of a batch with their connections, in one query."""
+    return OutboundMessage.objects.select_related("connection").in_bulk(ids)
+
+
+def _lease_fresh(message: OutboundMessage) -> bool:
+    """Claimed so recently that more than half the lease is left: no renewal needed yet."""
+    left = (message.claimed_until - timezone.now()).total_seconds() if message.claimed_until else 0
+    return left > settings.CT_LEASE_S / 2
+
+
+@dataclass
+class Attempt:
+    """One HTTP call made, waiting to be recorded."""
+
+    message: OutboundMessage
+    result: registry.DeliveryResult
+    started: datetime
+    duration_ms: int
+    task_id: str
+    policy: registry.MessagePolicy
+    finished: float = field(default_factory=time.monotonic)  # when the answer came
+
+
+def deliver_outbound_message(message_id: int | OutboundMessage, *, task_id: str = "") -> str:
+    """Deliver one claimed message: one HTTP call outside any transaction, then record it.
+
+    Takes the message's id, or the message as :func:`load_claimed` read it for its batch."""
+    if isinstance(message_id, OutboundMessage):
+        message = message_id
+    else:
+        message = OutboundMessage.objects.select_related("connection").get(pk=message_id)
+    attempt = _call(message, task_id)
+    if not isinstance(attempt, Attempt):
+        return attempt
+    return _record_delivery(attempt)
+
+
+def deliver_outbound_batch(
+    messages: list[OutboundMessage],
+    *,
+    task_id: str = "",
+    held: Callable[[], bool] = lambda: True,
+) -> list[OutboundMessage]:
+    """Deliver a claimed batch: the calls one after another, outside any transaction, and their
+    outcomes recorded together — one transaction, one row lock statement, one insert of the
+    attempts — as soon as a call has waited ``RECORD_WITHIN_S`` for its record, and at the end.
+    Stops calling when ``held()`` turns false (the drain lost its slot); returns the messages it
+    did not call, still claimed, for the caller to hand back."""
+    waiting: list[Attempt] = []
+    for index, message in enumerate(messages):
+        if not held():
+            _record_deliveries(waiting)
+            return messages[index:]
+        attempt = _call(message, task_id)
+        if isinstance(attempt, Attempt):
+            waiting.append(attempt)
+        if waiting and time.monotonic() - waiting[0].finished >= RECORD_WITHIN_S:
+            _record_deliveries(waiting)
+            waiting = []
+    _record_deliveries(waiting)
+    return []
+
+
+def _call(message: OutboundMessage, task_id: str) -> Attempt | str:
+    """The HTTP call of a claimed message (breaker and rate limit first); or, when none was made,
+    the message's status (not ours any more, or put back to wait)."""
     if message.status != OutboundStatus.IN_FLIGHT:
         return message.status
-    # Renew our lease; if the sweeper handed the message to someone else meanwhile, let it go.
-    renewed = OutboundMessage.objects.filter(
-        pk=message.pk, status=OutboundStatus.IN_FLIGHT, claim_token=message.claim_token
-    ).update(claimed_until=timezone.now() + timedelta(seconds=settings.CT_LEASE_S))
-    if not renewed:
-        logger.info("outbound message %s: claim lost before delivery; skipped", message.pk)
-        return OutboundStatus.IN_FLIGHT
+    # Renew our lease once half of it is spent (earlier deliveries of the batch were slow); if
+    # the sweeper handed the message to someone else meanwhile, let it go. Recording the outcome
+    # checks the claim token again, under the row lock.
+    if not _lease_fresh(message):
+        renewed = OutboundMessage.objects.filter(
+            pk=message.pk, status=OutboundStatus.IN_FLIGHT, claim_token=message.claim_token
+        ).update(claimed_until=timezone.now() + timedelta(seconds=settings.CT_LEASE_S))
+        if not renewed:
+            logger.info("outbound message %s: claim lost before delivery; skipped", message.pk)
+            return OutboundStatus.IN_FLIGHT
     deliver = registry.DELIVERERS.get(message.kind)
     policy = registry.policy_for(message.kind)
     endpoint = endpoint_key(message)
@@ -155,60 +226,104 @@ def deliver_outbound_message(message_id: int, *, task_id: str = "") -> str:
             except Exception as exc:
                 logger.exception("deliverer for %s raised", message.kind)
                 result = registry.DeliveryResult(ok=False, error=f"{type(exc).__name__}: {exc}")
-        duration_ms = int((time.monotonic() - clock) * 1000)
-        if result.ok or (not result.retryable and result.status_code is not None):
-            breaker.record_success(endpoint)  # it answered: the endpoint is up
-        elif result.status_code != 429:  # a 429 is back-pressure, not an outage
-            breaker.record_failure(
-                endpoint,
-                failure_threshold=policy.breaker_threshold,
-                cooldown_s=policy.breaker_cooldown_s,
-            )
-        return _record_delivery(message, result, started, duration_ms, task_id, policy)
-
-
-def _record_delivery(
-    message: OutboundMessage,
-    result: registry.DeliveryResult,
-    started: datetime,
-    duration_ms: int,
-    task_id: str,
-    policy: registry.MessagePolicy,
-) -> str:
-    token = message.claim_token
-    with transaction.atomic():
-        message = OutboundMessage.objects.select_for_update().get(pk=message.pk)
-        owned = message.status == OutboundStatus.IN_FLIGHT and message.claim_token == token
-        message.attempts += 1
-        DeliveryAttempt.objects.create(
-            message=message,
-            number=message.attempts,
-            task_id=task_id,
-            started_at=started,
-            duration_ms=duration_ms,
-            status_code=result.status_code,
-            error=result.error[:4000],
-            response_body=body_text(result.body)[:8000],
+    duration_ms = int((time.monotonic() - clock) * 1000)
+    if result.ok or (not result.retryable and result.status_code is not None):
+        breaker.record_success(endpoint)  # it answered: the endpoint is up
+    elif result.status_code != 429:  # a 429 is back-pressure, not an outage
+        breaker.record_failure(
+            endpoint,
+            failure_threshold=policy.breaker_threshold,
+            cooldown_s=policy.breaker_cooldown_s,
         )
-        if not owned:
-            # Our lease ran out mid-call and another worker holds the message now: keep the
-            # attempt on record, leave the outcome to the owner (same idempotency key).
-            message.save(update_fields=["attempts"])
-            logger.warning("outbound message %s: claim lost during delivery", message.pk)
-            return message.status
-        message.claimed_until = None
-        message.claim_token = None
-        message.last_status_code = result.status_code
-        fields = [
-            "attempts",
-            "claimed_until",
-            "claim_token",
-            "status",
-            "last_error",
-            "response",
-            "last_status_code",
-        ]
-        message.response = result.body if isinstance(result.body, dict | list) else None
+    return Attempt(message, result, started, duration_ms, task_id, policy)
+
+
+def _lock(pks: list[int]) -> dict[int, OutboundMessage]:
+    """Row locks on the messages, taken in id order (two drains never wait on each other in a
+    circle), with their connections."""
+    rows = (
+        OutboundMessage.objects.select_related("connection")
+        .select_for_update(of=("self",))
+        .filter(pk__in=pks)
+        .order_by("pk")
+    )
+    return {row.pk: row for row in rows}
+
+
+def _record_delivery(attempt: Attempt) -> str:
+    """Record one call's outcome in its own transaction."""
+    with transaction.atomic(), deferred_records():
+        message = _lock([attempt.message.pk])[attempt.message.pk]
+        status, row = _settle(message, attempt)
+        row.save(force_insert=True)
+    return status
+
+
+def _record_deliveries(attempts: list[Attempt]) -> dict[int, str]:
+    """Record a batch of outcomes in one transaction; if anything in it fails (a hook raised, a
+    conflict), nothing of it is kept and each outcome is recorded alone instead, so one bad
+    outcome cannot hold up the others and none is recorded twice."""
+    if not attempts:
+        return {}
+    if len(attempts) == 1:
+        return {attempts[0].message.pk: _record_delivery(attempts[0])}
+    try:
+        with transaction.atomic(), deferred_records():
+            locked = _lock([a.message.pk for a in attempts])
+            statuses, rows = {}, []
+            for attempt in attempts:
+                statuses[attempt.message.pk], row = _settle(locked[attempt.message.pk], attempt)
+                rows.append(row)
+            DeliveryAttempt.objects.bulk_create(rows)
+        return statuses
+    except Exception:
+        logger.warning("recording %s deliveries together failed; one by one", len(attempts))
+    statuses = {}
+    for attempt in attempts:
+        try:
+            statuses[attempt.message.pk] = _record_delivery(attempt)
+        except Exception:  # left in flight: its lease lapses and the sweeper hands it back
+            logger.exception("recording the delivery of message %s failed", attempt.message.pk)
+            statuses[attempt.message.pk] = OutboundStatus.IN_FLIGHT
+    return statuses
+
+
+def _settle(message: OutboundMessage, attempt: Attempt) -> tuple[str, DeliveryAttempt]:
+    """Apply one call's outcome to its locked message (and run its kind's hook): its new status
+    and the attempt row to insert. Runs inside the recording transaction."""
+    result, token = attempt.result, attempt.message.claim_token
+    owned = message.status == OutboundStatus.IN_FLIGHT and message.claim_token == token
+    message.attempts += 1
+    row = DeliveryAttempt(
+        message=message,
+        number=message.attempts,
+        task_id=attempt.task_id,
+        started_at=attempt.started,
+        duration_ms=attempt.duration_ms,
+        status_code=result.status_code,
+        error=result.error[:4000],
+        response_body=body_text(result.body)[:8000],
+    )
+    if not owned:
+        # Our lease ran out mid-call and another worker holds the message now: keep the
+        # attempt on record, leave the outcome to the owner (same idempotency key).
+        message.save(update_fields=["attempts"])
+        logger.warning("outbound message %s: claim lost during delivery", message.pk)
+        return message.status, row
+    message.claimed_until = None
+    message.claim_token = None
+    message.last_status_code = result.status_code
+    fields = [
+        "attempts",
+        "claimed_until",
+        "claim_token",
+        "status",
+        "last_error",
+        "response",
+        "last_status_code",
+    ]
+    message.response = result.body if isinstance(result.body, dict | list) else None
+    with correlated(message.correlation_id), acting_as(service_username(message.connection.kind)):
         if result.ok:
             message.status = OutboundStatus.DELIVERED
             message.delivered_at = timezone.now()
@@ -224,7 +339,7 @@ def _record_delivery(
                     f"outbound:{ancestor_id}", reason=f"replay {message.pk} delivered"
                 )
         elif result.retryable and message.attempts < message.max_attempts:
-            delay = result.retry_after_s or backoff_seconds(message.attempts, policy)
+            delay = result.retry_after_s or backoff_seconds(message.attempts, attempt.policy)
             message.status = OutboundStatus.PENDING
             message.next_attempt_at = timezone.now() + timedelta(seconds=delay)
             message.last_error = result.error
@@ -233,8 +348,8 @@ def _record_delivery(
             message.status = OutboundStatus.DEAD
             message.last_error = result.error
             _dead_letter(message, result)
-        message.save(update_fields=fields)
-    return message.status
+    message.save(update_fields=fields)
+    return message.status, row
 
 
 def _dead_letter(message: OutboundMessage, result: registry.DeliveryResult) -> None:

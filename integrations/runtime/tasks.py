@@ -6,12 +6,13 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
 from django.db.models import F
 
-from controltower.core import live
+from controltower.core import live, memo
 from controltower.core.context import acting_as
 from integrations.runtime import inbox, kick, outbox, sweeper
 from integrations.runtime.choices import InboundStatus, OutboundStatus
@@ -40,12 +41,14 @@ def _drain(
     queue: str,
     slot: int,
     claim: Callable[[int], list[int]],
-    handle: Callable[[int, str], object],
+    handle: Callable[[Any, str], object],
     batch: int,
     task_id: str,
     *,
     token: str = "",
     unclaim: Callable[[list[int]], None],
+    load: Callable[[list[int]], dict[int, Any]] | None = None,
+    handle_batch: Callable[[list[Any], str, Callable[[], bool]], list[Any]] | None = None,
 ) -> int:
     """Claim and handle batches while holding ``slot`` (a lease renewed by a heartbeat, so a
     slow call never makes it look free), until the queue is empty or the budget is spent."""
@@ -72,12 +75,21 @@ def _drain(
                     unclaim(ids)
                     kick.kick(queue)
                     return done
-            with kick.deferred(), live.batched():
+            # One read for the batch's rows; lookups every item repeats made once (memo); kicks
+            # and pushes sent once at the end.
+            with kick.deferred(), live.batched(), memo.batch():
+                loaded = load(ids) if load is not None else {}
+                if handle_batch is not None:
+                    items = [loaded[i] for i in ids if i in loaded]
+                    left = handle_batch(items, task_id, lambda: lease.held)
+                    unclaim([item.pk for item in left])
+                    done += len(items) - len(left)
+                    continue
                 for index, item_id in enumerate(ids):
                     if not lease.held:
                         unclaim(ids[index:])
                         break
-                    handle(item_id, task_id)
+                    handle(loaded.get(item_id, item_id), task_id)
                     done += 1
     finally:
         lease.release()
@@ -97,11 +109,12 @@ def drain_inbox(self: object, slot: int = 0, token: str = "") -> int:
             "inbox",
             slot,
             inbox.claim_inbound,
-            lambda item_id, _task: inbox.process_inbound_event(item_id),
+            lambda item, _task: inbox.process_inbound_event(item),
             settings.CT_INBOX_BATCH,
             _task_id(self),
             token=token,
             unclaim=_unclaim_inbound,
+            load=inbox.load_claimed,
         )
 
 
@@ -112,11 +125,15 @@ def drain_outbox(self: object, slot: int = 0, token: str = "") -> int:
             "outbox",
             slot,
             outbox.claim_outbound,
-            lambda item_id, task: outbox.deliver_outbound_message(item_id, task_id=task),
+            lambda item, task: outbox.deliver_outbound_message(item, task_id=task),
             settings.CT_OUTBOX_BATCH,
             _task_id(self),
             token=token,
             unclaim=_unclaim_outbound,
+            load=outbox.load_claimed,
+            handle_batch=lambda items, task, held: outbox.deliver_outbound_batch(
+                items, task_id=task, held=held
+            ),
         )
 
 

@@ -28,7 +28,7 @@ from controltower.inventory.choices import ReservationStatus
 from controltower.inventory.models import Reservation
 from controltower.orders.choices import OrderEventType, OrderState
 from controltower.orders.models import Order, OrderLine
-from controltower.orders.services import upsert_channel_order
+from controltower.orders.services import register_order_in_erp, upsert_channel_order
 from integrations.runtime.choices import InboundStatus
 from integrations.runtime.models import InboundEvent, MessageAction
 from integrations.woocommerce.translate import translate_order
@@ -241,9 +241,11 @@ def test_admin_delete_order_is_refused(admin_client: Client, order: Order) -> No
 
 
 def test_admin_history_revert_is_refused(admin_client: Client, order: Order) -> None:
-    # given: the first history version, from before the order was accepted
+    # given: the first history version, from before the order was registered in the ERP
+    with acting_as("sync.erp"):
+        register_order_in_erp(order, erp_reference="SO-1", connection="erp-main")
     first = order.history.earliest()  # type: ignore[attr-defined]
-    assert first.state == OrderState.RECEIVED
+    assert (first.state, first.erp_reference) == (OrderState.ACCEPTED, "")
     url = f"/admin/orders/order/{order.pk}/history/{first.history_id}/"
     # when
     page = admin_client.get(url)
@@ -252,7 +254,8 @@ def test_admin_history_revert_is_refused(admin_client: Client, order: Order) -> 
     assert page.status_code == 200
     assert "Revert" not in page.context["title"]
     assert response.status_code == 403
-    assert Order.objects.get(pk=order.pk).state == OrderState.ACCEPTED
+    held = Order.objects.get(pk=order.pk)
+    assert (held.state, held.erp_reference) == (OrderState.REGISTERED, "SO-1")
 
 
 def test_canonical_admin_list_editable_protected_field_fails_the_check() -> None:

@@ -24,7 +24,12 @@ from integrations.runtime import breaker, registry
 from integrations.runtime.choices import OutboundStatus
 from integrations.runtime.inbox import claim_inbound, process_inbound_event
 from integrations.runtime.models import InboundEvent, OutboundMessage
-from integrations.runtime.outbox import _record_delivery, claim_outbound, deliver_outbound_message
+from integrations.runtime.outbox import (
+    Attempt,
+    _record_delivery,
+    claim_outbound,
+    deliver_outbound_message,
+)
 from tests.factories.catalog import SKUFactory
 from tests.factories.integrations import erp_connection, woo_connection
 from tests.factories.woocommerce import body_of, webhook_headers, woo_order
@@ -98,12 +103,14 @@ def journey(client: Client, ops_user: User, connections: None) -> dict[str, Any]
     replay = OutboundMessage.objects.get(pk=response.json()["id"])
     with acting_as("sync.erp"):
         status = _record_delivery(
-            replay,
-            registry.DeliveryResult(ok=True, status_code=201, body={"id": "SO-7"}),
-            timezone.now(),
-            40,
-            "",
-            registry.policy_for(replay.kind),
+            Attempt(
+                replay,
+                registry.DeliveryResult(ok=True, status_code=201, body={"id": "SO-7"}),
+                timezone.now(),
+                40,
+                "",
+                registry.policy_for(replay.kind),
+            )
         )
     assert status == OutboundStatus.DELIVERED
     client.logout()
@@ -221,7 +228,9 @@ def test_trace_history_entries_show_field_changes_and_the_actor(
     ]
     assert order_history[0]["title"] == f"order {order.pk} created"
     assert order_history[0]["actor"] == "sync.woocommerce"
-    assert order_history[0]["detail"]["reason"] == "received from woocommerce:woo-web"
+    assert order_history[0]["detail"]["reason"] == (
+        "received from woocommerce:woo-web; received → accepted: channel status processing"
+    )
     changes = {
         (change["field"], change["old"], change["new"])
         for entry in order_history

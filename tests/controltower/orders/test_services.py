@@ -79,11 +79,14 @@ def test_upsert_channel_order_history_names_actor_and_reason(channel: Channel) -
     # given / when
     order = _apply(channel).order
     # then
-    created, moved = order.history.order_by("history_id")
+    # one row: the order is born in the state its channel status implies, and says how
+    (created,) = order.history.order_by("history_id")
     assert created.history_type == "+"
-    assert created.history_change_reason == f"received from {SOURCE}"
-    assert moved.history_change_reason == "received → accepted: channel status processing"
-    assert {created.history_user.username, moved.history_user.username} == {"sync.woocommerce"}
+    assert created.state == "accepted"
+    assert created.history_change_reason == (
+        f"received from {SOURCE}; received → accepted: channel status processing"
+    )
+    assert created.history_user.username == "sync.woocommerce"
     line = order.lines.first().history.get()
     assert (line.history_user.username, line.history_change_reason) == (
         "sync.woocommerce",

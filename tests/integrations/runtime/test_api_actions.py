@@ -31,7 +31,12 @@ from integrations.runtime.models import (
     MessageAction,
     OutboundMessage,
 )
-from integrations.runtime.outbox import _record_delivery, claim_outbound, deliver_outbound_message
+from integrations.runtime.outbox import (
+    Attempt,
+    _record_delivery,
+    claim_outbound,
+    deliver_outbound_message,
+)
 from tests.factories.catalog import SKUFactory
 from tests.factories.integrations import erp_connection, woo_connection
 from tests.factories.woocommerce import body_of, webhook_headers, woo_order
@@ -100,7 +105,8 @@ def _record(message: OutboundMessage, result: registry.DeliveryResult) -> Outbou
     assert message.pk in claim_outbound(10)
     message.refresh_from_db()
     with acting_as("sync.erp"):
-        _record_delivery(message, result, timezone.now(), 12, "", registry.policy_for(message.kind))
+        policy = registry.policy_for(message.kind)
+        _record_delivery(Attempt(message, result, timezone.now(), 12, "", policy))
     message.refresh_from_db()
     return message
 

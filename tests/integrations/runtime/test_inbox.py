@@ -86,7 +86,9 @@ def test_process_inbound_event_creates_order_and_erp_outbox_row(client: Client) 
     }
     record = order.history.order_by("history_id").first()
     assert record.history_user.username == "sync.woocommerce"
-    assert record.history_change_reason == "received from woocommerce:woo-web"
+    assert record.history_change_reason == (
+        "received from woocommerce:woo-web; received → accepted: channel status processing"
+    )
 
 
 @pytest.mark.usefixtures("no_commit_callbacks")
