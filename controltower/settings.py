@@ -173,8 +173,6 @@ DATABASES = {
         DATABASE_URL, conn_max_age=env_int("CT_DB_CONN_MAX_AGE", 60), conn_health_checks=True
     )
 }
-if env_bool("CT_DB_SERVER_SIDE_BINDING", False):
-    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [

@@ -101,6 +101,27 @@ def bulk_create[M: models.Model](model: type[M], rows: list[M], *, reason: str) 
     )
 
 
+def bulk_update[M: models.Model](model: type[M], rows: list[M], fields: list[str]) -> None:
+    """Update canonical rows and write their history rows: two statements however many rows;
+    each history row keeps its row's :func:`stamp` reason and the acting person or service.
+    ``updated_at`` is set here (a bulk update does not run ``auto_now``)."""
+    from simple_history.utils import bulk_update_with_history
+
+    if not rows:
+        return
+    now = timezone.now()
+    for row in rows:
+        check_write(model, row)  # what pre_save would have checked
+        row.updated_at = now  # type: ignore[attr-defined]
+    actor = current_actor()
+    bulk_update_with_history(
+        rows,
+        model,
+        [*fields, "updated_at"],
+        default_user=actor if actor is not None and actor.pk else None,
+    )
+
+
 def stamp(instance: models.Model, reason: str) -> models.Model:
     """Attach the change reason that simple-history writes on the next save."""
     instance._change_reason = reason  # type: ignore[attr-defined]

@@ -24,9 +24,21 @@ def reserve_order_lines(order: Any, *, lines: list[Any] | None = None) -> list[R
             "order_line_id", flat=True
         )
     )
+    return _reserve([line for line in lines if line.pk not in reserved])
+
+
+@domain_service
+@transaction.atomic(savepoint=False)
+def reserve_new_lines(lines: list[Any]) -> list[Reservation]:
+    """Reservations for lines just created (of one order or many), which cannot hold any yet:
+    two statements for them all."""
+    return _reserve(lines)
+
+
+def _reserve(lines: list[Any]) -> list[Reservation]:
     rows = []
     for line in lines:
-        if line.sku_id is None or line.pk in reserved:
+        if line.sku_id is None:
             continue
         quantity = line.quantity - line.quantity_cancelled
         if quantity <= 0:

@@ -15,11 +15,15 @@ from django.utils import timezone
 from controltower.catalog.models import SKU, Channel
 from controltower.core import memo
 from controltower.core.context import acting_as, correlated
-from controltower.core.models import bulk_create, stamp
+from controltower.core.models import bulk_create, bulk_update, stamp
 from controltower.core.writepath import domain_service
 from controltower.exceptions.choices import ExceptionType, Severity
 from controltower.exceptions.services import close_exceptions_for, open_exception
-from controltower.inventory.services import release_order_reservations, reserve_order_lines
+from controltower.inventory.services import (
+    release_order_reservations,
+    reserve_new_lines,
+    reserve_order_lines,
+)
 from controltower.orders import events, live
 from controltower.orders.choices import OrderState
 from controltower.orders.locks import lock_order
@@ -137,14 +141,16 @@ def _enter(
     reason: str,
     origin: str = CancelOrigin.CHANNEL,
     lines: list[OrderLine] | None = None,
+    reserve: bool = True,
 ) -> None:
     """What entering each state of ``route`` means: its timeline entry and its consequences
-    (``lines``: the order's lines when the caller holds them all, just created)."""
+    (``lines``: the order's lines when the caller holds them all, just created; ``reserve``
+    False: the caller reserves them, for many orders at once)."""
     old = first
     for step in route:
         why = reason if step == route[-1] else f"implied by {reason}"
         events.state_changed(order, old=old, new=step, reason=why)
-        if step == OrderState.ACCEPTED:
+        if step == OrderState.ACCEPTED and reserve:
             reserve_order_lines(order, lines=lines)
         elif step in (OrderState.CANCELLED, OrderState.FAILED):
             release_order_reservations(order, reason=f"order {step}")
@@ -207,36 +213,47 @@ def _order_fields(data: ChannelOrderData) -> dict[str, Any]:
     }
 
 
-def _create_lines(order: Order, data: ChannelOrderData) -> list[OrderLine]:
-    skus = {s.code: s for s in SKU.objects.filter(code__in=[ln.sku_code for ln in data.lines])}
-    rows = [
-        OrderLine(
-            order=order,
-            correlation_id=order.correlation_id,
-            source_system=data.source_system,
-            external_id=f"{data.external_id}:{line.external_id}",
-            source_updated_at=data.source_updated_at,
-            line_number=number,
-            sku=skus.get(line.sku_code),
-            sku_code=line.sku_code,
-            name=line.name,
-            quantity=line.quantity,
-            currency=data.currency,
-            unit_price_amount=line.unit_price,
-            discount_amount=line.discount,
-            tax_amount=line.tax,
-            total_amount=line.total,
-        )
-        for number, line in enumerate(data.lines, start=1)
-    ]
-    # One statement for the lines and one for their history rows, however many lines.
-    lines = bulk_create(OrderLine, rows, reason="received from channel")
-    # The order now knows all its lines: ``order.lines.all()`` in this transaction (the ERP's
-    # sales-order payload, reservations) reads them from here, as a prefetch would have.
+def _line_row(
+    order: Order,
+    data: ChannelOrderData,
+    number: int,
+    line: ChannelOrderLineData,
+    skus: dict[str, SKU],
+) -> OrderLine:
+    return OrderLine(
+        order=order,
+        correlation_id=order.correlation_id,
+        source_system=data.source_system,
+        external_id=f"{data.external_id}:{line.external_id}",
+        source_updated_at=data.source_updated_at,
+        line_number=number,
+        sku=skus.get(line.sku_code),
+        sku_code=line.sku_code,
+        name=line.name,
+        quantity=line.quantity,
+        currency=data.currency,
+        unit_price_amount=line.unit_price,
+        discount_amount=line.discount,
+        tax_amount=line.tax,
+        total_amount=line.total,
+    )
+
+
+def _hold_lines(order: Order, lines: list[OrderLine]) -> None:
+    """The order now knows all its lines: ``order.lines.all()`` in this transaction (the ERP's
+    sales-order payload, reservations) reads them from here, as a prefetch would have."""
     held = order.lines.all()
     held._result_cache = lines  # type: ignore[attr-defined]
     held._prefetch_done = True  # type: ignore[attr-defined]
     order._prefetched_objects_cache = {"lines": held}  # type: ignore[attr-defined]
+
+
+def _create_lines(order: Order, data: ChannelOrderData) -> list[OrderLine]:
+    skus = {s.code: s for s in SKU.objects.filter(code__in=[ln.sku_code for ln in data.lines])}
+    rows = [_line_row(order, data, number, line, skus) for number, line in enumerate(data.lines, 1)]
+    # One statement for the lines and one for their history rows, however many lines.
+    lines = bulk_create(OrderLine, rows, reason="received from channel")
+    _hold_lines(order, lines)
     return lines
 
 
@@ -309,6 +326,100 @@ def upsert_channel_order(channel: Channel, data: ChannelOrderData) -> OrderUpser
             )
 
 
+# A new order entering these states has no consequence beyond its reservations; one that
+# arrives cancelled or failed (a signal to the ERP and the store) takes the one-by-one path.
+_BATCHABLE_STATES = frozenset(
+    {OrderState.ACCEPTED, OrderState.PENDING_PAYMENT, OrderState.ON_HOLD, OrderState.RECEIVED}
+)
+
+
+@domain_service
+def create_channel_orders(channel: Channel, batch: list[ChannelOrderData]) -> list[OrderUpsert]:
+    """Create many new orders of one channel at once: what :func:`upsert_channel_order` does for
+    a new order — born in the state its channel status implies, its lines, reservations and
+    timeline, one history row each — with each kind of row inserted in one statement for the
+    whole batch. Orders held already, unmapped statuses and arrivals the state machine refuses
+    or that arrive cancelled/failed are left out (not in the result): the caller takes those
+    one by one through :func:`upsert_channel_order`."""
+    routes: dict[str, tuple[ChannelOrderData, list[OrderState]]] = {}
+    for data in batch:
+        try:
+            target = map_channel_status(channel, data.channel_status)
+        except UnmappedChannelStatus:
+            continue
+        route = path_to(OrderState.RECEIVED, target) if target != OrderState.RECEIVED else []
+        if route is not None and set(route) <= _BATCHABLE_STATES:
+            routes[(data.source_system, data.external_id)] = (data, route)
+    if not routes:
+        return []
+    with transaction.atomic(savepoint=False):
+        held = Order.objects.filter(
+            source_system__in={key[0] for key in routes},
+            external_id__in=[key[1] for key in routes],
+        ).values_list("source_system", "external_id")
+        for key in held:
+            routes.pop(key, None)
+        orders: list[Order] = []
+        for data, route in routes.values():
+            order = Order(
+                channel=channel,
+                source_system=data.source_system,
+                external_id=data.external_id,
+                **_order_fields(data),
+            )
+            received = f"received from {data.source_system}"
+            if route:
+                _first, moved = _move(order, route, f"channel status {data.channel_status}")
+                received = f"{received}; {moved}"
+            stamp(order, received[:100])
+            orders.append(order)
+        bulk_create(Order, orders, reason="received")  # each row keeps its own reason
+        lines = _create_batch_lines(orders, [data for data, _ in routes.values()])
+        accepted: list[OrderLine] = []
+        results = []
+        for order, (data, route) in zip(orders, routes.values(), strict=True):
+            with correlated(order.correlation_id):
+                events.order_received(
+                    order, source=data.source_system, channel_status=data.channel_status
+                )
+                reason = f"channel status {data.channel_status}"
+                _enter(order, OrderState.RECEIVED, route, reason=reason, reserve=False)
+            if OrderState.ACCEPTED in route:
+                accepted.extend(lines[order.pk])
+            live.order_changed(order.pk, created=True)
+            results.append(
+                OrderUpsert(
+                    order=order,
+                    created=True,
+                    changed=True,
+                    became_accepted=OrderState.ACCEPTED in route,
+                )
+            )
+        reserve_new_lines(accepted)
+    return results
+
+
+def _create_batch_lines(
+    orders: list[Order], batch: list[ChannelOrderData]
+) -> dict[int, list[OrderLine]]:
+    """The lines of many new orders in one statement (and one for their history); each order
+    then knows its lines, as after :func:`_create_lines`."""
+    codes = {line.sku_code for data in batch for line in data.lines}
+    skus = {s.code: s for s in SKU.objects.filter(code__in=codes)}
+    rows = [
+        _line_row(order, data, number, line, skus)
+        for order, data in zip(orders, batch, strict=True)
+        for number, line in enumerate(data.lines, start=1)
+    ]
+    created = bulk_create(OrderLine, rows, reason="received from channel")
+    by_order: dict[int, list[OrderLine]] = {order.pk: [] for order in orders}
+    for line in created:
+        by_order[line.order_id].append(line)
+    for order in orders:
+        _hold_lines(order, by_order[order.pk])
+    return by_order
+
+
 class ErpReferenceError(ValueError):
     pass
 
@@ -358,6 +469,52 @@ def register_order_in_erp(
                 _enter(order, first, route, reason=f"ERP {erp_reference}")
             live.order_changed(order.pk, created=False)
     return order
+
+
+@domain_service
+def register_orders_in_erp(registrations: list[tuple[int, str]], *, connection: str) -> None:
+    """:func:`register_order_in_erp` for many orders at once (``(order pk, ERP reference)``
+    pairs): the orders locked in one statement, updated in one and their history in one. An
+    order that already holds a reference is handled exactly as one by one (kept, or a second
+    reference refused and reported)."""
+    with transaction.atomic(savepoint=False):
+        wanted = dict(registrations)
+        orders = list(
+            Order.objects.select_for_update(of=("self",)).filter(pk__in=list(wanted)).order_by("pk")
+        )
+        changed: list[Order] = []
+        routes: list[tuple[Order, OrderState, list[OrderState], str]] = []
+        now = timezone.now()
+        for order in orders:
+            reference = wanted[order.pk]
+            with correlated(order.correlation_id):
+                if order.erp_reference == reference:
+                    continue
+                if order.erp_reference:
+                    _refuse_second_erp_reference(order, offered=reference, connection=connection)
+                    continue
+                order.erp_reference = reference
+                order.erp_registered_at = now
+                why = f"registered in ERP as {reference}"
+                if order.state == OrderState.ACCEPTED:
+                    first, moved = _move(order, [OrderState.REGISTERED], f"ERP {reference}")
+                    why = f"{why}; {moved}"
+                    routes.append((order, first, [OrderState.REGISTERED], f"ERP {reference}"))
+                stamp(order, why[:100])
+                changed.append(order)
+        bulk_update(
+            Order, changed, ["erp_reference", "erp_registered_at", "state", "state_changed_at"]
+        )
+        moved_to = {order.pk: (first, route, why) for order, first, route, why in routes}
+        for order in changed:
+            with correlated(order.correlation_id):
+                events.erp_registered(
+                    order, erp_reference=order.erp_reference, connection=connection
+                )
+                if order.pk in moved_to:
+                    first, route, why = moved_to[order.pk]
+                    _enter(order, first, route, reason=why)
+            live.order_changed(order.pk, created=False)
 
 
 @domain_service

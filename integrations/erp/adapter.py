@@ -34,6 +34,7 @@ from controltower.orders.services import (
     record_erp_create_withdrawn,
     record_erp_request,
     register_order_in_erp,
+    register_orders_in_erp,
 )
 from controltower.orders.signals import order_cancelled
 from integrations.erp.translate import sales_order_payload
@@ -51,6 +52,7 @@ from integrations.runtime.registry import (
     DeliveryResult,
     deliverer,
     on_delivered,
+    on_delivered_batch,
     subscribe,
 )
 
@@ -110,7 +112,11 @@ def queue_sales_order(order: Order) -> None:
 )
 def deliver_sales_order(message: OutboundMessage) -> DeliveryResult:
     connection = message.connection
-    order = Order.objects.filter(pk=message.subject_id).first()
+    order = (
+        Order.objects.filter(pk=message.subject_id).only("state", "trashed_at").first()
+        if message.subject_id.isdigit()
+        else None
+    )
     withdrawn = _withdrawn_reason(order) if order is not None else "order is gone"
     if withdrawn:
         return DeliveryResult(ok=True, body={WITHDRAWN: True, "reason": withdrawn})
@@ -156,6 +162,22 @@ def record_sales_order(message: OutboundMessage, result: DeliveryResult) -> None
     )
     if registered is None:
         logger.warning("order %s of message %s is gone", message.subject_id, message.pk)
+
+
+@on_delivered_batch(SALES_ORDER_CREATE)
+def record_sales_orders(outcomes: list[tuple[OutboundMessage, DeliveryResult]]) -> None:
+    """:func:`record_sales_order` for a batch: the plain answers (a sales order id for an order)
+    registered together; anything else one by one."""
+    plain: dict[str, list[tuple[int, str]]] = {}
+    for message, result in outcomes:
+        body = result.body if isinstance(result.body, dict) else {}
+        reference = str(body.get("id") or "")
+        if body.get(WITHDRAWN) or not reference or not message.subject_id.isdigit():
+            record_sales_order(message, result)
+            continue
+        plain.setdefault(message.connection.slug, []).append((int(message.subject_id), reference))
+    for slug, registrations in plain.items():
+        register_orders_in_erp(registrations, connection=slug)
 
 
 @receiver(order_cancelled, dispatch_uid="erp.queue_sales_order_cancel")

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import traceback
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -176,6 +177,76 @@ def claim_inbound(limit: int) -> list[int]:
 def load_claimed(ids: list[int]) -> dict[int, InboundEvent]:
     """The claimed events of a batch with their connections (and channels), in one query."""
     return InboundEvent.objects.select_related("connection", "connection__channel").in_bulk(ids)
+
+
+BATCH_FIELDS = ("status", "correlation_id", "processed_at", "claimed_until", "error")
+
+
+def process_inbound_batch(
+    events: list[InboundEvent], *, held: Callable[[], bool] = lambda: True
+) -> list[InboundEvent]:
+    """Process a drain's claimed batch: the fresh events of each kind that has a batch handler
+    (:func:`registry.inbound_batch`) together, in one transaction; the rest — and all of a batch
+    that failed, rolled back whole — one by one, in order, each in its own transaction. Stops
+    when ``held()`` turns false (the drain lost its slot) and returns the events it did not
+    process, still claimed, for the caller to hand back."""
+    done = _apply_batches(events)
+    for index, event in enumerate(events):
+        if event.pk in done:
+            continue
+        if not held():
+            return [e for e in events[index:] if e.pk not in done]
+        process_inbound_event(event)
+    return []
+
+
+def _apply_batches(events: list[InboundEvent]) -> set[int]:
+    """The ids of the events the kinds' batch handlers applied (and marked processed)."""
+    by_kind: dict[str, list[InboundEvent]] = {}
+    for event in events:
+        # Only a first attempt of an original: retries, replays and their dead letters take
+        # the one-by-one path, which settles them.
+        fresh = (
+            event.status == InboundStatus.PROCESSING
+            and event.attempts == 1
+            and event.replay_of_id is None
+        )
+        if fresh and event.connection.kind in registry.INBOUND_BATCH:
+            by_kind.setdefault(event.connection.kind, []).append(event)
+    done: set[int] = set()
+    for kind, group in by_kind.items():
+        if len(group) < 2:
+            continue
+        try:
+            with (
+                acting_as(service_username(kind)),
+                transaction.atomic(),
+                deferred_records(),
+            ):
+                outcomes = registry.INBOUND_BATCH[kind](group)
+                applied = [event for event in group if event.pk in outcomes]
+                now = timezone.now()
+                for event in applied:
+                    event.status = InboundStatus.PROCESSED
+                    event.correlation_id = outcomes[event.pk]
+                    event.processed_at = now
+                    event.claimed_until = None
+                    event.error = ""
+                InboundEvent.objects.bulk_update(applied, BATCH_FIELDS)
+        except Exception:
+            logger.warning(
+                "a batch of %s %s events failed as a whole; one by one",
+                len(group),
+                kind,
+                exc_info=True,
+            )
+            for event in group:  # nothing of the batch was kept: as claimed
+                event.status = InboundStatus.PROCESSING
+                event.correlation_id = None
+                event.processed_at = None
+            continue
+        done.update(event.pk for event in applied)
+    return done
 
 
 def process_inbound_event(event_id: int | InboundEvent) -> str:

@@ -31,6 +31,17 @@ logger = logging.getLogger(__name__)
 
 MAX_INLINE_WAIT_S = 0.5
 RECORD_WITHIN_S = 0.25  # a batch's answers wait at most this long to be recorded together
+SETTLED_FIELDS = (
+    "attempts",
+    "claimed_until",
+    "claim_token",
+    "status",
+    "last_error",
+    "response",
+    "last_status_code",
+    "delivered_at",
+    "next_attempt_at",
+)
 
 
 def enqueue_outbound(
@@ -271,10 +282,17 @@ def _record_deliveries(attempts: list[Attempt]) -> dict[int, str]:
         with transaction.atomic(), deferred_records():
             locked = _lock([a.message.pk for a in attempts])
             statuses, rows = {}, []
+            delivered: dict[str, list[tuple[OutboundMessage, registry.DeliveryResult]]] = {}
             for attempt in attempts:
-                statuses[attempt.message.pk], row = _settle(locked[attempt.message.pk], attempt)
+                message = locked[attempt.message.pk]
+                statuses[message.pk], row = _settle(message, attempt, hooks=delivered)
                 rows.append(row)
+            for kind, outcomes in delivered.items():  # kinds with a batch hook: once each
+                registry.ON_DELIVERED_BATCH[kind](outcomes)
             DeliveryAttempt.objects.bulk_create(rows)
+            # Every field an outcome may set, for all: each row holds its locked values for
+            # the fields its own outcome left alone.
+            OutboundMessage.objects.bulk_update(list(locked.values()), SETTLED_FIELDS)
         return statuses
     except Exception:
         logger.warning("recording %s deliveries together failed; one by one", len(attempts))
@@ -288,9 +306,15 @@ def _record_deliveries(attempts: list[Attempt]) -> dict[int, str]:
     return statuses
 
 
-def _settle(message: OutboundMessage, attempt: Attempt) -> tuple[str, DeliveryAttempt]:
-    """Apply one call's outcome to its locked message (and run its kind's hook): its new status
-    and the attempt row to insert. Runs inside the recording transaction."""
+def _settle(
+    message: OutboundMessage,
+    attempt: Attempt,
+    *,
+    hooks: dict[str, list[tuple[OutboundMessage, registry.DeliveryResult]]] | None = None,
+) -> tuple[str, DeliveryAttempt]:
+    """Apply one call's outcome to its locked message (and run its kind's hook, or, with
+    ``hooks``, collect it there for the kind's batch hook): its new status and the attempt row to
+    insert. Runs inside the recording transaction."""
     result, token = attempt.result, attempt.message.claim_token
     owned = message.status == OutboundStatus.IN_FLIGHT and message.claim_token == token
     message.attempts += 1
@@ -307,7 +331,8 @@ def _settle(message: OutboundMessage, attempt: Attempt) -> tuple[str, DeliveryAt
     if not owned:
         # Our lease ran out mid-call and another worker holds the message now: keep the
         # attempt on record, leave the outcome to the owner (same idempotency key).
-        message.save(update_fields=["attempts"])
+        if hooks is None:  # in a batch, the caller saves every message at once
+            message.save(update_fields=["attempts"])
         logger.warning("outbound message %s: claim lost during delivery", message.pk)
         return message.status, row
     message.claimed_until = None
@@ -329,8 +354,9 @@ def _settle(message: OutboundMessage, attempt: Attempt) -> tuple[str, DeliveryAt
             message.delivered_at = timezone.now()
             message.last_error = ""
             fields.append("delivered_at")
-            hook = registry.ON_DELIVERED.get(message.kind)
-            if hook is not None:
+            if hooks is not None and message.kind in registry.ON_DELIVERED_BATCH:
+                hooks.setdefault(message.kind, []).append((message, result))
+            elif (hook := registry.ON_DELIVERED.get(message.kind)) is not None:
                 hook(message, result)
             if message.attempts > 1:  # it failed before: its dead letter (if any) clears now
                 close_exceptions_for(f"outbound:{message.pk}", reason="delivered")
@@ -348,7 +374,8 @@ def _settle(message: OutboundMessage, attempt: Attempt) -> tuple[str, DeliveryAt
             message.status = OutboundStatus.DEAD
             message.last_error = result.error
             _dead_letter(message, result)
-    message.save(update_fields=fields)
+    if hooks is None:  # in a batch, the caller saves every message at once
+        message.save(update_fields=fields)
     return message.status, row
 
 

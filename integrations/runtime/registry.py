@@ -175,14 +175,18 @@ class Reject:
 Outcome = Answer | Accept | Reject
 WebhookReceiver = Callable[[WebhookRequest, WebhookConnection], Outcome]
 InboundHandler = Callable[["InboundEvent"], Any]
+InboundBatchHandler = Callable[[list["InboundEvent"]], dict[int, Any]]
 Deliverer = Callable[["OutboundMessage"], DeliveryResult]
 DeliveredHook = Callable[["OutboundMessage", DeliveryResult], None]
+DeliveredBatchHook = Callable[[list[tuple["OutboundMessage", DeliveryResult]]], None]
 Subscriber = Callable[[Any], None]
 
 WEBHOOKS: dict[str, WebhookReceiver] = {}
 INBOUND: dict[str, InboundHandler] = {}
+INBOUND_BATCH: dict[str, InboundBatchHandler] = {}
 DELIVERERS: dict[str, Deliverer] = {}
 ON_DELIVERED: dict[str, DeliveredHook] = {}
+ON_DELIVERED_BATCH: dict[str, DeliveredBatchHook] = {}
 SUBSCRIBERS: dict[str, list[Subscriber]] = defaultdict(list)
 POLICIES: dict[str, MessagePolicy] = {}
 LABELS: dict[str, str] = {}
@@ -219,6 +223,21 @@ def inbound(kind: str) -> Callable[[InboundHandler], InboundHandler]:
     return register
 
 
+def inbound_batch(kind: str) -> Callable[[InboundBatchHandler], InboundBatchHandler]:
+    """Register a kind's batch handler: given a drain's fresh events of that kind, it applies
+    those it can together (one transaction for the batch, rows inserted in bulk) and returns
+    ``{event id: correlation id}`` for them. Every event it leaves out — and every event of a
+    batch that raised, rolled back whole — goes to the kind's :func:`inbound` handler, one by
+    one, so the batch path is an accelerator of the plain case, never a second set of rules:
+    it must leave exactly the rows the one-by-one handler would."""
+
+    def register(func: InboundBatchHandler) -> InboundBatchHandler:
+        INBOUND_BATCH[kind] = func
+        return func
+
+    return register
+
+
 def deliverer(
     message_kind: str,
     *,
@@ -242,6 +261,21 @@ def deliverer(
 def on_delivered(message_kind: str) -> Callable[[DeliveredHook], DeliveredHook]:
     def register(func: DeliveredHook) -> DeliveredHook:
         ON_DELIVERED[message_kind] = func
+        return func
+
+    return register
+
+
+def on_delivered_batch(
+    message_kind: str,
+) -> Callable[[DeliveredBatchHook], DeliveredBatchHook]:
+    """The :func:`on_delivered` hook of a kind, for many messages delivered in one batch (its
+    outcomes recorded in one transaction): the same effect as calling the one-message hook for
+    each, with rows written in bulk. A kind without one has its one-message hook called for
+    each; the one-message hook is still needed (a batch of one, a batch that fell back)."""
+
+    def register(func: DeliveredBatchHook) -> DeliveredBatchHook:
+        ON_DELIVERED_BATCH[message_kind] = func
         return func
 
     return register

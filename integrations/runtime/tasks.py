@@ -115,6 +115,7 @@ def drain_inbox(self: object, slot: int = 0, token: str = "") -> int:
             token=token,
             unclaim=_unclaim_inbound,
             load=inbox.load_claimed,
+            handle_batch=lambda items, _task, held: inbox.process_inbound_batch(items, held=held),
         )
 
 

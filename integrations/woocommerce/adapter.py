@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -28,7 +29,9 @@ from django.dispatch import receiver
 from controltower.catalog.choices import SystemKind
 from controltower.orders.models import Order
 from controltower.orders.services import (
+    ChannelOrderData,
     UnmappedChannelStatus,
+    create_channel_orders,
     record_channel_update_requested,
     restore_channel_order,
     trash_channel_order,
@@ -44,6 +47,7 @@ from integrations.runtime.registry import (
     PoisonMessage,
     deliverer,
     inbound,
+    inbound_batch,
     publish_domain_event,
 )
 from integrations.woocommerce.client import WooCommerceError, woo_client
@@ -117,6 +121,52 @@ def handle_inbound(event: InboundEvent) -> Any:
         publish_domain_event("order.accepted", result.order)
     record_order_refunds(connection, result.order, refunds)
     return result.order.correlation_id
+
+
+@inbound_batch(SystemKind.WOOCOMMERCE)
+def handle_inbound_batch(events: list[InboundEvent]) -> dict[int, Any]:
+    """New orders of a drain's batch, created together (``create_channel_orders``); returns
+    ``{event id: correlation id}`` for them. Everything else — deletions, restores, trashed
+    orders, bodies carrying refunds, orders held already or named twice in the batch, anything
+    that does not translate — is left to :func:`handle_inbound`, one by one."""
+    candidates: dict[int, list[tuple[InboundEvent, ChannelOrderData]]] = {}
+    named: Counter[tuple[int, str]] = Counter()
+    for event in events:
+        connection = event.connection
+        plain = (
+            event.resource == "order"
+            and event.topic not in DELETED_TOPICS | RESTORED_TOPICS
+            and connection.channel_id is not None
+        )
+        if not plain:
+            continue
+        try:
+            payload = json.loads(event.body)
+            if not isinstance(payload, dict) or payload.get("status") == TRASH_STATUS:
+                continue
+            if translate_order_refunds(payload):
+                continue
+            data = translate_order(payload, source_system=source_system_for(connection))
+        except (ValueError, TranslationError, RecursionError):
+            continue
+        named[(connection.pk, data.external_id)] += 1
+        candidates.setdefault(connection.pk, []).append((event, data))
+    outcomes: dict[int, Any] = {}
+    for group in candidates.values():
+        group = [(e, d) for e, d in group if named[(e.connection.pk, d.external_id)] == 1]
+        if not group:
+            continue
+        channel = group[0][0].connection.channel
+        created = create_channel_orders(channel, [data for _, data in group])
+        by_id = {result.order.external_id: result for result in created}
+        for event, data in group:
+            result = by_id.get(data.external_id)
+            if result is None:
+                continue
+            if result.became_accepted:
+                publish_domain_event("order.accepted", result.order)
+            outcomes[event.pk] = result.order.correlation_id
+    return outcomes
 
 
 # --- back to the store ---------------------------------------------------------------------

@@ -96,6 +96,7 @@ def test_an_outcome_that_cannot_be_recorded_does_not_hold_up_the_others(
         real_hook(message, result)
 
     monkeypatch.setitem(registry.ON_DELIVERED, SALES_ORDER_CREATE, hook)
+    monkeypatch.delitem(registry.ON_DELIVERED_BATCH, SALES_ORDER_CREATE)  # one hook per message
     # when
     with acting_as("system.runtime"):
         outbox.deliver_outbound_batch(batch)
