@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -101,11 +101,35 @@ def bulk_create[M: models.Model](model: type[M], rows: list[M], *, reason: str) 
     )
 
 
+def update_rows(model: type[models.Model], rows: list[Any], fields: list[str]) -> None:
+    """One ``UPDATE`` for many rows, each getting its in-memory values of ``fields``: a field
+    with one value for all rows is set plainly, one whose values differ by ``CASE`` on the key.
+    (Django's ``bulk_update`` writes a ``CASE`` for every field, which costs its compiler and
+    PostgreSQL rows × fields comparisons.)"""
+    if not rows:
+        return
+    values: dict[str, Any] = {}
+    for name in fields:
+        field = model._meta.get_field(name)
+        held = [getattr(row, field.attname) for row in rows]
+        if all(value == held[0] for value in held):
+            values[field.attname] = held[0]
+        else:
+            values[field.attname] = Case(
+                *[
+                    When(pk=row.pk, then=Value(value, output_field=field))
+                    for row, value in zip(rows, held, strict=True)
+                ],
+                output_field=field,
+            )
+    model._default_manager.filter(pk__in=[row.pk for row in rows]).update(**values)
+
+
 def bulk_update[M: models.Model](model: type[M], rows: list[M], fields: list[str]) -> None:
     """Update canonical rows and write their history rows: two statements however many rows;
     each history row keeps its row's :func:`stamp` reason and the acting person or service.
     ``updated_at`` is set here (a bulk update does not run ``auto_now``)."""
-    from simple_history.utils import bulk_update_with_history
+    from simple_history.utils import get_history_manager_for_model
 
     if not rows:
         return
@@ -113,12 +137,10 @@ def bulk_update[M: models.Model](model: type[M], rows: list[M], fields: list[str
     for row in rows:
         check_write(model, row)  # what pre_save would have checked
         row.updated_at = now  # type: ignore[attr-defined]
+    update_rows(model, rows, [*fields, "updated_at"])
     actor = current_actor()
-    bulk_update_with_history(
-        rows,
-        model,
-        [*fields, "updated_at"],
-        default_user=actor if actor is not None and actor.pk else None,
+    get_history_manager_for_model(model).bulk_history_create(
+        rows, update=True, default_user=actor if actor is not None and actor.pk else None
     )
 
 

@@ -13,10 +13,9 @@ def render_orders(changed: dict[int, bool]) -> str:
     from controltower.orders.models import Order
 
     rows = Order.objects.for_list().filter(pk__in=list(changed)).order_by("placed_at", "pk")
-    return "".join(
-        render_to_string("orders/partials/_order_push.html", {"order": o, "created": changed[o.pk]})
-        for o in rows
-    )
+    # One template render for the batch (a render per row costs its context and loader anew).
+    pushes = [(order, changed[order.pk]) for order in rows]
+    return render_to_string("orders/partials/_order_pushes.html", {"pushes": pushes})
 
 
 def register() -> None:

@@ -498,6 +498,7 @@ def register_orders_in_erp(registrations: list[tuple[int, str]], *, connection: 
                 why = f"registered in ERP as {reference}"
                 if order.state == OrderState.ACCEPTED:
                     first, moved = _move(order, [OrderState.REGISTERED], f"ERP {reference}")
+                    order.state_changed_at = now  # one moment for the batch
                     why = f"{why}; {moved}"
                     routes.append((order, first, [OrderState.REGISTERED], f"ERP {reference}"))
                 stamp(order, why[:100])

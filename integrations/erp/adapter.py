@@ -73,10 +73,10 @@ def cancel_key(connection: Connection, order: Order) -> str:
     return f"erp:{connection.slug}:sales-order-cancel:{order.correlation_id}"
 
 
-def _withdrawn_reason(order: Order) -> str:
-    if order.trashed_at is not None:
+def _withdrawn_reason(state: str, trashed_at: Any) -> str:
+    if trashed_at is not None:
         return "order deleted in the channel before it reached the ERP"
-    if order.state == OrderState.CANCELLED:
+    if state == OrderState.CANCELLED:
         return "order cancelled before it reached the ERP"
     return ""
 
@@ -112,12 +112,12 @@ def queue_sales_order(order: Order) -> None:
 )
 def deliver_sales_order(message: OutboundMessage) -> DeliveryResult:
     connection = message.connection
-    order = (
-        Order.objects.filter(pk=message.subject_id).only("state", "trashed_at").first()
+    held = (
+        Order.objects.filter(pk=message.subject_id).values_list("state", "trashed_at")[:1]
         if message.subject_id.isdigit()
-        else None
+        else []
     )
-    withdrawn = _withdrawn_reason(order) if order is not None else "order is gone"
+    withdrawn = _withdrawn_reason(*held[0]) if held else "order is gone"
     if withdrawn:
         return DeliveryResult(ok=True, body={WITHDRAWN: True, "reason": withdrawn})
     token = connection.credentials.get("token", "")

@@ -22,7 +22,7 @@ from django.utils import timezone
 from psycopg.errors import CheckViolation, NotNullViolation
 
 from controltower.core.context import acting_as
-from controltower.core.models import deferred_records
+from controltower.core.models import deferred_records, update_rows
 from controltower.exceptions.choices import ExceptionType, Severity
 from controltower.exceptions.services import (
     close_exceptions_for,
@@ -232,7 +232,7 @@ def _apply_batches(events: list[InboundEvent]) -> set[int]:
                     event.processed_at = now
                     event.claimed_until = None
                     event.error = ""
-                InboundEvent.objects.bulk_update(applied, BATCH_FIELDS)
+                update_rows(InboundEvent, applied, list(BATCH_FIELDS))
         except Exception:
             logger.warning(
                 "a batch of %s %s events failed as a whole; one by one",

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from controltower.core.context import acting_as, correlated
-from controltower.core.models import deferred_records
+from controltower.core.models import deferred_records, update_rows
 from controltower.exceptions.choices import ExceptionType, Severity
 from controltower.exceptions.services import close_exceptions_for, open_exception
 from integrations.runtime import breaker, kick, ratelimit, registry
@@ -288,11 +288,12 @@ def _record_deliveries(attempts: list[Attempt]) -> dict[int, str]:
                 statuses[message.pk], row = _settle(message, attempt, hooks=delivered)
                 rows.append(row)
             for kind, outcomes in delivered.items():  # kinds with a batch hook: once each
-                registry.ON_DELIVERED_BATCH[kind](outcomes)
+                with acting_as(service_username(outcomes[0][0].connection.kind)):
+                    registry.ON_DELIVERED_BATCH[kind](outcomes)
             DeliveryAttempt.objects.bulk_create(rows)
             # Every field an outcome may set, for all: each row holds its locked values for
             # the fields its own outcome left alone.
-            OutboundMessage.objects.bulk_update(list(locked.values()), SETTLED_FIELDS)
+            update_rows(OutboundMessage, list(locked.values()), list(SETTLED_FIELDS))
         return statuses
     except Exception:
         logger.warning("recording %s deliveries together failed; one by one", len(attempts))

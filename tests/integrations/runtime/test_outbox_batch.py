@@ -13,7 +13,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from controltower.core.context import acting_as
-from controltower.orders.choices import OrderState
+from controltower.orders.choices import OrderEventType, OrderState
 from controltower.orders.models import Order
 from integrations.erp.adapter import SALES_ORDER_CREATE
 from integrations.runtime import inbox, outbox, registry
@@ -73,6 +73,15 @@ def test_a_batch_is_recorded_together_and_every_order_is_registered(
     for order in Order.objects.all():
         assert order.state == OrderState.REGISTERED
         assert order.erp_reference == created[f"{order.channel.code}-{order.number}"]
+        # recorded in the ERP connector's name, as one by one
+        latest = order.history.first()
+        assert latest.history_user.username == "sync.erp"
+        assert latest.history_change_reason == (
+            f"registered in ERP as {order.erp_reference}; accepted → registered: "
+            f"ERP {order.erp_reference}"
+        )
+        registered = order.events.get(type=OrderEventType.ERP_REGISTERED)
+        assert registered.actor.username == "sync.erp"
     assert set(OutboundMessage.objects.values_list("status", flat=True)) == {
         OutboundStatus.DELIVERED
     }
