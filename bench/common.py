@@ -188,22 +188,14 @@ def seed(erp_url: str = "", erp_slug: str = "", erp_token: str = "") -> None:
     django.setup()
     from controltower.catalog.choices import ChannelType, SystemKind
     from controltower.catalog.models import SKU, Channel, Product
-    from controltower.orders.choices import OrderState
     from controltower.orders.models import ChannelStatusMapping
     from integrations.runtime.models import Connection
+    from integrations.woocommerce.translate import STATUS_MAPPING
 
     channel = Channel.objects.create(
         code=CHANNEL, name="Bench web store", type=ChannelType.WOOCOMMERCE, currency="EUR"
     )
-    for status, state in {
-        "pending": OrderState.PENDING_PAYMENT,
-        "processing": OrderState.ACCEPTED,
-        "on-hold": OrderState.ON_HOLD,
-        "completed": OrderState.COMPLETED,
-        "cancelled": OrderState.CANCELLED,
-        "refunded": OrderState.REFUNDED,
-        "failed": OrderState.FAILED,
-    }.items():
+    for status, state in STATUS_MAPPING.items():
         ChannelStatusMapping.objects.create(channel=channel, channel_status=status, state=state)
     product = Product.objects.create(name="Bench tee")
     for code, price in SKUS:

@@ -35,6 +35,7 @@ from controltower.orders.choices import OrderState
 from controltower.orders.models import ChannelStatusMapping
 from integrations.runtime.crypto import CredentialsError
 from integrations.runtime.models import Connection
+from integrations.woocommerce.translate import STATUS_MAPPING
 
 logger = logging.getLogger(__name__)
 
@@ -60,16 +61,8 @@ WEB_ALLOCATION_PERCENT = Decimal("80.00")
 WEB_SAFETY_STOCK = 2
 MAX_ON_HAND = 120
 
-WOO_STATUS_MAP: dict[str, OrderState] = {
-    "pending": OrderState.PENDING_PAYMENT,
-    "processing": OrderState.ACCEPTED,
-    "on-hold": OrderState.ON_HOLD,
-    "completed": OrderState.COMPLETED,
-    "cancelled": OrderState.CANCELLED,
-    "refunded": OrderState.REFUNDED,
-    "failed": OrderState.FAILED,
-    "checkout-draft": OrderState.RECEIVED,
-}
+# WooCommerce's core statuses, and the demo store's block-checkout drafts as received.
+WOO_STATUS_MAP: dict[str, OrderState] = {**STATUS_MAPPING, "checkout-draft": OrderState.RECEIVED}
 
 # --- the catalog --------------------------------------------------------------------------------
 

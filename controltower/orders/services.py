@@ -257,6 +257,27 @@ def _create_lines(order: Order, data: ChannelOrderData) -> list[OrderLine]:
     return lines
 
 
+def _arrival_route(target: OrderState) -> list[OrderState] | None:
+    """The states a new order passes through to ``target``; None when none reaches it."""
+    return path_to(OrderState.RECEIVED, target) if target != OrderState.RECEIVED else []
+
+
+def _new_order(channel: Channel, data: ChannelOrderData, route: list[OrderState]) -> Order:
+    """A new order (not saved), born in the last state of ``route``: one INSERT and one history
+    row that names how it got there."""
+    order = Order(
+        channel=channel,
+        source_system=data.source_system,
+        external_id=data.external_id,
+        **_order_fields(data),
+    )
+    received = f"received from {data.source_system}"
+    if route:
+        _first, moved = _move(order, route, f"channel status {data.channel_status}")
+        received = f"{received}; {moved}"
+    return stamp(order, received[:100])  # type: ignore[return-value]
+
+
 @domain_service
 def upsert_channel_order(channel: Channel, data: ChannelOrderData) -> OrderUpsert:
     """Create or update an order from its channel's view, refusing stale updates.
@@ -271,28 +292,19 @@ def upsert_channel_order(channel: Channel, data: ChannelOrderData) -> OrderUpser
             .first()
         )
         if existing is None:
-            order = Order(
-                channel=channel,
-                source_system=data.source_system,
-                external_id=data.external_id,
-                **_order_fields(data),
-            )
+            route = _arrival_route(target)
+            entered = route or []
+            order = _new_order(channel, data, entered)
             reason = f"channel status {data.channel_status}"
             with correlated(order.correlation_id):
-                # Born in the state its channel status implies: one INSERT, one history row.
-                entered = _route(order, target, reason=reason)
-                received = f"received from {data.source_system}"
-                first = OrderState(order.state)
-                if entered:
-                    first, moved = _move(order, entered, reason)
-                    received = f"{received}; {moved}"
-                stamp(order, received[:100])
                 order.save(force_insert=True)
+                if route is None:
+                    _route(order, target, reason=reason)  # records the refusal
                 lines = _create_lines(order, data)
                 events.order_received(
                     order, source=data.source_system, channel_status=data.channel_status
                 )
-                _enter(order, first, entered, reason=reason, lines=lines)
+                _enter(order, OrderState.RECEIVED, entered, reason=reason, lines=lines)
             live.order_changed(order.pk, created=True)
             return OrderUpsert(
                 order=order,
@@ -347,7 +359,7 @@ def create_channel_orders(channel: Channel, batch: list[ChannelOrderData]) -> li
             target = map_channel_status(channel, data.channel_status)
         except UnmappedChannelStatus:
             continue
-        route = path_to(OrderState.RECEIVED, target) if target != OrderState.RECEIVED else []
+        route = _arrival_route(target)
         if route is not None and set(route) <= _BATCHABLE_STATES:
             routes[(data.source_system, data.external_id)] = (data, route)
     if not routes:
@@ -359,20 +371,7 @@ def create_channel_orders(channel: Channel, batch: list[ChannelOrderData]) -> li
         ).values_list("source_system", "external_id")
         for key in held:
             routes.pop(key, None)
-        orders: list[Order] = []
-        for data, route in routes.values():
-            order = Order(
-                channel=channel,
-                source_system=data.source_system,
-                external_id=data.external_id,
-                **_order_fields(data),
-            )
-            received = f"received from {data.source_system}"
-            if route:
-                _first, moved = _move(order, route, f"channel status {data.channel_status}")
-                received = f"{received}; {moved}"
-            stamp(order, received[:100])
-            orders.append(order)
+        orders = [_new_order(channel, data, route) for data, route in routes.values()]
         bulk_create(Order, orders, reason="received")  # each row keeps its own reason
         lines = _create_batch_lines(orders, [data for data, _ in routes.values()])
         accepted: list[OrderLine] = []
@@ -428,6 +427,9 @@ def _erp_reference_conflict_key(order: Order) -> str:
     return f"order:{order.pk}:erp-reference-conflict"
 
 
+REGISTERED = [OrderState.REGISTERED]  # the one step an ERP's acknowledgement takes
+
+
 @domain_service
 def register_order_in_erp(
     order: Order | int, *, erp_reference: str, connection: str
@@ -438,54 +440,29 @@ def register_order_in_erp(
     A reference once recorded is never re-pointed here: an answer naming a different sales order
     (a second one in the ERP) is refused, recorded as ``erp_reference_refused`` and opens an
     exception; a person changes the reference with :func:`repoint_erp_reference`."""
-    with transaction.atomic(savepoint=False):
-        order = (
-            Order.objects.select_for_update(of=("self",))
-            .filter(pk=order if isinstance(order, int) else order.pk)
-            .first()
-        )
-        if order is None:
-            return None
-        with correlated(order.correlation_id):
-            if order.erp_reference == erp_reference:
-                return order
-            if order.erp_reference:
-                _refuse_second_erp_reference(order, offered=erp_reference, connection=connection)
-                return order
-            order.erp_reference = erp_reference
-            order.erp_registered_at = timezone.now()
-            why = f"registered in ERP as {erp_reference}"
-            fields = ["erp_reference", "erp_registered_at", "updated_at"]
-            route: list[OrderState] = []
-            if order.state == OrderState.ACCEPTED:  # one save: the reference and the state
-                route = [OrderState.REGISTERED]
-                first, moved = _move(order, route, f"ERP {erp_reference}")
-                why = f"{why}; {moved}"
-                fields += ["state", "state_changed_at"]
-            stamp(order, why[:100])
-            order.save(update_fields=fields)
-            events.erp_registered(order, erp_reference=erp_reference, connection=connection)
-            if route:
-                _enter(order, first, route, reason=f"ERP {erp_reference}")
-            live.order_changed(order.pk, created=False)
-    return order
+    pk = order if isinstance(order, int) else order.pk
+    return register_orders_in_erp([(pk, erp_reference)], connection=connection).get(pk)
 
 
 @domain_service
-def register_orders_in_erp(registrations: list[tuple[int, str]], *, connection: str) -> None:
+def register_orders_in_erp(
+    registrations: list[tuple[int, str]], *, connection: str
+) -> dict[int, Order]:
     """:func:`register_order_in_erp` for many orders at once (``(order pk, ERP reference)``
-    pairs): the orders locked in one statement, updated in one and their history in one. An
-    order that already holds a reference is handled exactly as one by one (kept, or a second
-    reference refused and reported)."""
+    pairs): the orders locked in one statement, updated in one and their history in one.
+    Returns the orders found, by pk."""
     with transaction.atomic(savepoint=False):
         wanted = dict(registrations)
-        orders = list(
-            Order.objects.select_for_update(of=("self",)).filter(pk__in=list(wanted)).order_by("pk")
-        )
+        orders = {
+            order.pk: order
+            for order in Order.objects.select_for_update(of=("self",))
+            .filter(pk__in=list(wanted))
+            .order_by("pk")
+        }
         changed: list[Order] = []
-        routes: list[tuple[Order, OrderState, list[OrderState], str]] = []
+        left: dict[int, OrderState] = {}  # the state each order moved from
         now = timezone.now()
-        for order in orders:
+        for order in orders.values():
             reference = wanted[order.pk]
             with correlated(order.correlation_id):
                 if order.erp_reference == reference:
@@ -497,25 +474,26 @@ def register_orders_in_erp(registrations: list[tuple[int, str]], *, connection: 
                 order.erp_registered_at = now
                 why = f"registered in ERP as {reference}"
                 if order.state == OrderState.ACCEPTED:
-                    first, moved = _move(order, [OrderState.REGISTERED], f"ERP {reference}")
+                    left[order.pk], moved = _move(
+                        order, [OrderState.REGISTERED], f"ERP {reference}"
+                    )
                     order.state_changed_at = now  # one moment for the batch
                     why = f"{why}; {moved}"
-                    routes.append((order, first, [OrderState.REGISTERED], f"ERP {reference}"))
                 stamp(order, why[:100])
                 changed.append(order)
         bulk_update(
             Order, changed, ["erp_reference", "erp_registered_at", "state", "state_changed_at"]
         )
-        moved_to = {order.pk: (first, route, why) for order, first, route, why in routes}
         for order in changed:
+            reference = order.erp_reference
             with correlated(order.correlation_id):
-                events.erp_registered(
-                    order, erp_reference=order.erp_reference, connection=connection
-                )
-                if order.pk in moved_to:
-                    first, route, why = moved_to[order.pk]
-                    _enter(order, first, route, reason=why)
+                events.erp_registered(order, erp_reference=reference, connection=connection)
+                if order.pk in left:
+                    _enter(
+                        order, left[order.pk], [OrderState.REGISTERED], reason=f"ERP {reference}"
+                    )
             live.order_changed(order.pk, created=False)
+    return orders
 
 
 @domain_service

@@ -31,7 +31,8 @@ logger = logging.getLogger(__name__)
 
 MAX_INLINE_WAIT_S = 0.5
 RECORD_WITHIN_S = 0.25  # a batch's answers wait at most this long to be recorded together
-SETTLED_FIELDS = (
+# What recording any outcome writes; a delivery adds delivered_at, a retry next_attempt_at.
+OUTCOME_FIELDS = (
     "attempts",
     "claimed_until",
     "claim_token",
@@ -39,9 +40,8 @@ SETTLED_FIELDS = (
     "last_error",
     "response",
     "last_status_code",
-    "delivered_at",
-    "next_attempt_at",
 )
+SETTLED_FIELDS = (*OUTCOME_FIELDS, "delivered_at", "next_attempt_at")
 
 
 def enqueue_outbound(
@@ -339,15 +339,7 @@ def _settle(
     message.claimed_until = None
     message.claim_token = None
     message.last_status_code = result.status_code
-    fields = [
-        "attempts",
-        "claimed_until",
-        "claim_token",
-        "status",
-        "last_error",
-        "response",
-        "last_status_code",
-    ]
+    fields = list(OUTCOME_FIELDS)
     message.response = result.body if isinstance(result.body, dict | list) else None
     with correlated(message.correlation_id), acting_as(service_username(message.connection.kind)):
         if result.ok:

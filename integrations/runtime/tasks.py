@@ -41,17 +41,19 @@ def _drain(
     queue: str,
     slot: int,
     claim: Callable[[int], list[int]],
-    handle: Callable[[Any, str], object],
+    load: Callable[[list[int]], dict[int, Any]],
+    handle: Callable[[list[Any], str, Callable[[], bool]], list[Any]],
     batch: int,
     task_id: str,
     *,
     token: str = "",
     unclaim: Callable[[list[int]], None],
-    load: Callable[[list[int]], dict[int, Any]] | None = None,
-    handle_batch: Callable[[list[Any], str, Callable[[], bool]], list[Any]] | None = None,
 ) -> int:
     """Claim and handle batches while holding ``slot`` (a lease renewed by a heartbeat, so a
-    slow call never makes it look free), until the queue is empty or the budget is spent."""
+    slow call never makes it look free), until the queue is empty or the budget is spent.
+
+    ``handle(items, task_id, held)`` handles a loaded batch, stops when ``held()`` turns false
+    and returns the items it did not reach; they are handed back (``unclaim``)."""
     lease = kick.SlotLease(queue, slot, token or uuid.uuid4().hex)
     if not lease.start():
         logger.info("drain %s slot %s: another drain holds the slot; nothing to do", queue, slot)
@@ -78,19 +80,11 @@ def _drain(
             # One read for the batch's rows; lookups every item repeats made once (memo); kicks
             # and pushes sent once at the end.
             with kick.deferred(), live.batched(), memo.batch():
-                loaded = load(ids) if load is not None else {}
-                if handle_batch is not None:
-                    items = [loaded[i] for i in ids if i in loaded]
-                    left = handle_batch(items, task_id, lambda: lease.held)
-                    unclaim([item.pk for item in left])
-                    done += len(items) - len(left)
-                    continue
-                for index, item_id in enumerate(ids):
-                    if not lease.held:
-                        unclaim(ids[index:])
-                        break
-                    handle(loaded.get(item_id, item_id), task_id)
-                    done += 1
+                loaded = load(ids)
+                items = [loaded[i] for i in ids if i in loaded]
+                left = handle(items, task_id, lambda: lease.held)
+                unclaim([item.pk for item in left])
+                done += len(items) - len(left)
     finally:
         lease.release()
     # Budget spent with work left: hand over to a fresh task so others get the worker too.
@@ -109,13 +103,12 @@ def drain_inbox(self: object, slot: int = 0, token: str = "") -> int:
             "inbox",
             slot,
             inbox.claim_inbound,
-            lambda item, _task: inbox.process_inbound_event(item),
+            inbox.load_claimed,
+            lambda items, _task, held: inbox.process_inbound_batch(items, held=held),
             settings.CT_INBOX_BATCH,
             _task_id(self),
             token=token,
             unclaim=_unclaim_inbound,
-            load=inbox.load_claimed,
-            handle_batch=lambda items, _task, held: inbox.process_inbound_batch(items, held=held),
         )
 
 
@@ -126,15 +119,12 @@ def drain_outbox(self: object, slot: int = 0, token: str = "") -> int:
             "outbox",
             slot,
             outbox.claim_outbound,
-            lambda item, task: outbox.deliver_outbound_message(item, task_id=task),
+            outbox.load_claimed,
+            lambda items, task, held: outbox.deliver_outbound_batch(items, task_id=task, held=held),
             settings.CT_OUTBOX_BATCH,
             _task_id(self),
             token=token,
             unclaim=_unclaim_outbound,
-            load=outbox.load_claimed,
-            handle_batch=lambda items, task, held: outbox.deliver_outbound_batch(
-                items, task_id=task, held=held
-            ),
         )
 
 

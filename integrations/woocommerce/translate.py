@@ -20,6 +20,7 @@ from typing import Any
 from controltower.catalog.choices import SystemKind
 from controltower.catalog.services import ChannelProductData, ChannelSKUData
 from controltower.core.money import MoneyError, to_decimal
+from controltower.orders.choices import OrderState
 from controltower.orders.services import ChannelOrderData, ChannelOrderLineData
 from controltower.returns.services import ChannelRefundData, ChannelRefundLineData
 from integrations.runtime.registry import PoisonMessage
@@ -92,6 +93,19 @@ def _name(address: dict[str, Any]) -> str:
 
 
 TRASH_STATUS = "trash"  # what WooCommerce's REST API shows for a trashed order
+
+# What WooCommerce's core order statuses mean canonically: the mapping a new store's channel
+# starts from (admins edit it per channel; ``checkout-draft`` and plugins' statuses are left
+# to them).
+STATUS_MAPPING: dict[str, OrderState] = {
+    "pending": OrderState.PENDING_PAYMENT,
+    "processing": OrderState.ACCEPTED,
+    "on-hold": OrderState.ON_HOLD,
+    "completed": OrderState.COMPLETED,
+    "cancelled": OrderState.CANCELLED,
+    "refunded": OrderState.REFUNDED,
+    "failed": OrderState.FAILED,
+}
 
 
 def order_id_of(payload: Any) -> int:

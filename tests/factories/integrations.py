@@ -5,23 +5,15 @@ from typing import Any
 from controltower.catalog.choices import SystemKind
 from controltower.catalog.models import Channel
 from controltower.core.writepath import service_scope
-from controltower.orders.choices import OrderState
 from controltower.orders.models import ChannelStatusMapping
 from integrations.runtime.models import Connection
+from integrations.woocommerce.translate import STATUS_MAPPING
 from tests.factories.catalog import ChannelFactory
 
 WOO_SECRET = "test-webhook-secret"
 ERP_TOKEN = "test-erp-token"
 
-WOO_STATUS_MAP = {
-    "pending": OrderState.PENDING_PAYMENT,
-    "processing": OrderState.ACCEPTED,
-    "on-hold": OrderState.ON_HOLD,
-    "completed": OrderState.COMPLETED,
-    "cancelled": OrderState.CANCELLED,
-    "refunded": OrderState.REFUNDED,
-    "failed": OrderState.FAILED,
-}
+WOO_STATUS_MAP = STATUS_MAPPING
 
 
 def web_channel() -> Channel:
