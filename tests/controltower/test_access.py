@@ -111,6 +111,8 @@ ROUTES: dict[str, tuple[str, dict[str, Expected]]] = {
     ),
 }
 
+MESSAGE_ACTIONS = "POST action: tests/integrations/runtime/actions/test_exceptions_and_access.py"
+
 # URL names the matrix does not GET, each with where its access is tested instead. Everything
 # else the URL conf serves must be a row of ROUTES (the admin counts as one: its own gate).
 NOT_IN_MATRIX: dict[str, str] = {
@@ -126,12 +128,12 @@ NOT_IN_MATRIX: dict[str, str] = {
     "exception-assign": "POST action: tests/controltower/exceptions/test_api_actions.py",
     "exception-resolve": "POST action: tests/controltower/exceptions/test_api_actions.py",
     "exception-ignore": "POST action: tests/controltower/exceptions/test_api_actions.py",
-    "exception-retry": "POST action: tests/integrations/runtime/test_api_actions.py",
-    "exception-replay": "POST action: tests/integrations/runtime/test_api_actions.py",
-    "inboundevent-retry": "POST action: tests/integrations/runtime/test_api_actions.py",
-    "inboundevent-replay": "POST action: tests/integrations/runtime/test_api_actions.py",
-    "outboundmessage-retry": "POST action: tests/integrations/runtime/test_api_actions.py",
-    "outboundmessage-replay": "POST action: tests/integrations/runtime/test_api_actions.py",
+    "exception-retry": MESSAGE_ACTIONS,
+    "exception-replay": MESSAGE_ACTIONS,
+    "inboundevent-retry": MESSAGE_ACTIONS,
+    "inboundevent-replay": MESSAGE_ACTIONS,
+    "outboundmessage-retry": MESSAGE_ACTIONS,
+    "outboundmessage-replay": MESSAGE_ACTIONS,
     "webhooks:receive": "a system, not a person: signed; tests/integrations/<kind>/test_receive*",
 }
 

@@ -1,8 +1,8 @@
-"""Order services: the only write path for orders."""
+"""Orders as their channel reports them: created (one by one, or a drain's new orders
+together), updated with the stale-update guard, trashed and restored."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,31 +13,28 @@ from django.db import transaction
 from django.utils import timezone
 
 from controltower.catalog.models import SKU, Channel
-from controltower.core import memo
-from controltower.core.context import acting_as, correlated
-from controltower.core.models import bulk_create, bulk_update, stamp
+from controltower.core.context import correlated
+from controltower.core.models import bulk_create, stamp
 from controltower.core.writepath import domain_service
 from controltower.exceptions.choices import ExceptionType, Severity
 from controltower.exceptions.services import close_exceptions_for, open_exception
 from controltower.inventory.services import (
-    release_order_reservations,
     reserve_new_lines,
-    reserve_order_lines,
 )
 from controltower.orders import events, live
 from controltower.orders.choices import OrderState
-from controltower.orders.locks import lock_order
-from controltower.orders.models import ChannelStatusMapping, Order, OrderLine
-from controltower.orders.signals import CancelOrigin, order_cancelled
-from controltower.orders.transitions import IllegalTransition, is_allowed, path_to
+from controltower.orders.models import Order, OrderLine
+from controltower.orders.services.states import (
+    UnmappedChannelStatus,
+    _apply_state,
+    _enter,
+    _move,
+    _route,
+    map_channel_status,
+)
+from controltower.orders.transitions import is_allowed, path_to
 
 logger = logging.getLogger(__name__)
-
-# Our own progress past "accepted" that a channel does not know about: a channel that still says
-# "processing" (→ accepted) is consistent with these, not a request to go back.
-_PROGRESS_BEYOND_ACCEPTED = frozenset(
-    {OrderState.REGISTERED, OrderState.PARTIALLY_SHIPPED, OrderState.SHIPPED}
-)
 
 
 @dataclass(frozen=True)
@@ -83,114 +80,6 @@ class OrderUpsert:
     changed: bool = False
     stale: bool = False
     became_accepted: bool = False
-
-
-class UnmappedChannelStatus(ValueError):
-    pass
-
-
-def map_channel_status(channel: Channel, channel_status: str) -> OrderState:
-    mapping = memo.remember(
-        ("channel-status", channel.pk, channel_status),
-        lambda: ChannelStatusMapping.objects.filter(
-            channel=channel, channel_status=channel_status
-        ).first(),
-    )
-    if mapping is None:
-        raise UnmappedChannelStatus(
-            f"channel {channel.code} has no mapping for status {channel_status!r}"
-        )
-    return OrderState(mapping.state)
-
-
-def _route(order: Order, target: OrderState, *, reason: str) -> list[OrderState]:
-    """The states an order passes through to reach ``target``; [] when there is nothing to do.
-
-    A channel reports where an order is, not each step (WooCommerce merges updates): an order
-    held as pending payment that the store reports completed was accepted on the way. A target
-    no legal path reaches is refused and recorded, and changes nothing.
-    """
-    current = OrderState(order.state)
-    if target == current:
-        return []
-    if target == OrderState.ACCEPTED and current in _PROGRESS_BEYOND_ACCEPTED:
-        return []
-    route = path_to(current, target)
-    if route is None:
-        events.transition_refused(order, current=current, target=target, reason=reason)
-        logger.warning("order transition refused %s → %s", current, target)
-        return []
-    return route
-
-
-def _move(order: Order, route: list[OrderState], reason: str) -> tuple[OrderState, str]:
-    """Put the order in the route's last state (the caller saves it, once); the state it left
-    and the history reason that names the whole route."""
-    first = OrderState(order.state)
-    order.state = route[-1]
-    order.state_changed_at = timezone.now()
-    steps = " → ".join([first, *route])
-    return first, f"{steps}: {reason}"
-
-
-def _enter(
-    order: Order,
-    first: OrderState,
-    route: list[OrderState],
-    *,
-    reason: str,
-    origin: str = CancelOrigin.CHANNEL,
-    lines: list[OrderLine] | None = None,
-    reserve: bool = True,
-) -> None:
-    """What entering each state of ``route`` means: its timeline entry and its consequences
-    (``lines``: the order's lines when the caller holds them all, just created; ``reserve``
-    False: the caller reserves them, for many orders at once)."""
-    old = first
-    for step in route:
-        why = reason if step == route[-1] else f"implied by {reason}"
-        events.state_changed(order, old=old, new=step, reason=why)
-        if step == OrderState.ACCEPTED and reserve:
-            reserve_order_lines(order, lines=lines)
-        elif step in (OrderState.CANCELLED, OrderState.FAILED):
-            release_order_reservations(order, reason=f"order {step}")
-        if step == OrderState.CANCELLED:
-            order_cancelled.send(sender=Order, order=order, origin=origin, reason=why)
-        old = step
-
-
-def _apply_state(
-    order: Order, target: OrderState, *, reason: str, origin: str = CancelOrigin.CHANNEL
-) -> list[OrderState]:
-    """Move to ``target`` through the states it implies (one save, one history row naming the
-    route; one timeline entry per state); returns the states entered."""
-    route = _route(order, target, reason=reason)
-    if not route:
-        return []
-    first, why = _move(order, route, reason)
-    stamp(order, why[:100])
-    order.save(update_fields=["state", "state_changed_at", "updated_at"])
-    _enter(order, first, route, reason=reason, origin=origin)
-    return route
-
-
-@domain_service
-def transition_order(
-    order: Order, target: OrderState, *, reason: str, origin: str = CancelOrigin.CHANNEL
-) -> Order:
-    """Move an order to ``target``; an illegal move is recorded, changes nothing, and raises
-    ``IllegalTransition`` (the record is written after the refused block, so it survives)."""
-    with transaction.atomic(savepoint=False):
-        order = lock_order(order.pk)
-        current = order.state
-        refused = target != current and not is_allowed(current, target)
-        if not refused and _apply_state(order, target, reason=reason, origin=origin):
-            live.order_changed(order.pk, created=False)
-    if refused:
-        with correlated(order.correlation_id):
-            events.transition_refused(order, current=current, target=target, reason=reason)
-        raise IllegalTransition(current, target)
-    return order
 
 
 def _order_fields(data: ChannelOrderData) -> dict[str, Any]:
@@ -419,105 +308,6 @@ def _create_batch_lines(
     return by_order
 
 
-class ErpReferenceError(ValueError):
-    pass
-
-
-def _erp_reference_conflict_key(order: Order) -> str:
-    return f"order:{order.pk}:erp-reference-conflict"
-
-
-REGISTERED = [OrderState.REGISTERED]  # the one step an ERP's acknowledgement takes
-
-
-@domain_service
-def register_order_in_erp(
-    order: Order | int, *, erp_reference: str, connection: str
-) -> Order | None:
-    """The ERP acknowledged the sales order: record its reference and move to registered.
-    ``order``: the order or its pk (locked here either way); None when there is no such order.
-
-    A reference once recorded is never re-pointed here: an answer naming a different sales order
-    (a second one in the ERP) is refused, recorded as ``erp_reference_refused`` and opens an
-    exception; a person changes the reference with :func:`repoint_erp_reference`."""
-    pk = order if isinstance(order, int) else order.pk
-    return register_orders_in_erp([(pk, erp_reference)], connection=connection).get(pk)
-
-
-@domain_service
-def register_orders_in_erp(
-    registrations: list[tuple[int, str]], *, connection: str
-) -> dict[int, Order]:
-    """:func:`register_order_in_erp` for many orders at once (``(order pk, ERP reference)``
-    pairs): the orders locked in one statement, updated in one and their history in one.
-    Returns the orders found, by pk."""
-    with transaction.atomic(savepoint=False):
-        wanted = dict(registrations)
-        orders = {
-            order.pk: order
-            for order in Order.objects.select_for_update(of=("self",))
-            .filter(pk__in=list(wanted))
-            .order_by("pk")
-        }
-        changed: list[Order] = []
-        left: dict[int, OrderState] = {}  # the state each order moved from
-        now = timezone.now()
-        for order in orders.values():
-            reference = wanted[order.pk]
-            with correlated(order.correlation_id):
-                if order.erp_reference == reference:
-                    continue
-                if order.erp_reference:
-                    _refuse_second_erp_reference(order, offered=reference, connection=connection)
-                    continue
-                order.erp_reference = reference
-                order.erp_registered_at = now
-                why = f"registered in ERP as {reference}"
-                if order.state == OrderState.ACCEPTED:
-                    left[order.pk], moved = _move(
-                        order, [OrderState.REGISTERED], f"ERP {reference}"
-                    )
-                    order.state_changed_at = now  # one moment for the batch
-                    why = f"{why}; {moved}"
-                stamp(order, why[:100])
-                changed.append(order)
-        bulk_update(
-            Order, changed, ["erp_reference", "erp_registered_at", "state", "state_changed_at"]
-        )
-        for order in changed:
-            reference = order.erp_reference
-            with correlated(order.correlation_id):
-                events.erp_registered(order, erp_reference=reference, connection=connection)
-                if order.pk in left:
-                    _enter(
-                        order, left[order.pk], [OrderState.REGISTERED], reason=f"ERP {reference}"
-                    )
-            live.order_changed(order.pk, created=False)
-    return orders
-
-
-@domain_service
-def record_erp_request(order: Order, *, connection: str, idempotency_key: str) -> None:
-    """A connector queued the order for an ERP: a timeline entry for ops (the message itself
-    is the connector's outbox row)."""
-    events.erp_requested(order, connection=connection, idempotency_key=idempotency_key)
-
-
-@domain_service
-def cancel_order(order: Order, *, actor: Any, reason: str) -> Order:
-    """A person cancels an order here (an ops/admin action). Listeners of ``order_cancelled``
-    (origin ``ours``) tell the channel and the ERP. Illegal from the order's state → recorded,
-    nothing changes, ``IllegalTransition``; cancelling a cancelled order changes nothing."""
-    reason = (reason or "").strip() or "no reason given"
-    with acting_as(actor):
-        return transition_order(
-            order,
-            OrderState.CANCELLED,
-            reason=f"cancelled here: {reason}",
-            origin=CancelOrigin.OURS,
-        )
-
-
 @dataclass
 class OrderRemoval:
     order: Order
@@ -633,25 +423,6 @@ def restore_channel_order(channel: Channel, data: ChannelOrderData) -> OrderUpse
 
 
 @domain_service
-def record_erp_cancel_requested(order: Order, *, connection: str, idempotency_key: str) -> None:
-    with correlated(order.correlation_id):
-        events.erp_cancel_requested(order, connection=connection, idempotency_key=idempotency_key)
-
-
-@domain_service
-def record_erp_cancelled(order: Order, *, erp_reference: str, connection: str) -> None:
-    with transaction.atomic(savepoint=False), correlated(order.correlation_id):
-        events.erp_cancelled(order, erp_reference=erp_reference, connection=connection)
-        live.order_changed(order.pk, created=False)
-
-
-@domain_service
-def record_erp_create_withdrawn(order: Order, *, connection: str, reason: str) -> None:
-    with correlated(order.correlation_id):
-        events.erp_create_withdrawn(order, connection=connection, reason=reason)
-
-
-@domain_service
 def record_channel_update_requested(
     order: Order, *, connection: str, change: str, idempotency_key: str
 ) -> None:
@@ -659,61 +430,3 @@ def record_channel_update_requested(
         events.channel_update_requested(
             order, connection=connection, change=change, idempotency_key=idempotency_key
         )
-
-
-def _refuse_second_erp_reference(order: Order, *, offered: str, connection: str) -> None:
-    held = order.erp_reference
-    events.erp_reference_refused(order, held=held, offered=offered, connection=connection)
-    logger.warning(
-        "order %s holds ERP reference %s; %s named %s: refused", order.pk, held, connection, offered
-    )
-    open_exception(
-        type=ExceptionType.STUCK_ORDER,
-        dedupe_key=_erp_reference_conflict_key(order),
-        title=f"Order {order} has a second ERP sales order {offered} (holds {held})",
-        detail=(
-            f"The ERP ({connection}) answered with sales order {offered} for order "
-            f"{order.number}, which is registered as {held}. The reference was not changed. "
-            f"Cancel the sales order that should not exist in the ERP; if {offered} is the "
-            "right one, change the order's ERP reference (with a reason)."
-        ),
-        severity=Severity.HIGH,
-        correlation_id=order.correlation_id,
-        money_at_risk=order.total_amount,
-        currency=order.currency,
-        subject_type="orders.order",
-        subject_id=str(order.pk),
-        context={"held": held, "offered": offered, "connection": connection},
-    )
-    live.order_changed(order.pk, created=False)
-
-
-@domain_service
-def repoint_erp_reference(order: Order, *, reference: str, reason: str, actor: Any = None) -> Order:
-    """A person says the order's ERP sales order is ``reference`` (not the one recorded): the
-    change, its reason and who made it go into the order's history and an
-    ``erp_reference_repointed`` event; a reference conflict on the order closes."""
-    reference = (reference or "").strip()
-    reason = (reason or "").strip()
-    if not reason:
-        raise ErpReferenceError("a reason is required to change an ERP reference")
-    if not reference:
-        raise ErpReferenceError("the new ERP reference is empty")
-    acting = acting_as(actor) if actor is not None else contextlib.nullcontext()
-    with acting, transaction.atomic(savepoint=False):
-        order = lock_order(order.pk)
-        with correlated(order.correlation_id):
-            old = order.erp_reference
-            if old == reference:
-                raise ErpReferenceError(f"order {order} is already registered as {reference}")
-            order.erp_reference = reference
-            if order.erp_registered_at is None:
-                order.erp_registered_at = timezone.now()
-            stamp(order, f"ERP reference {old or 'none'} → {reference}: {reason}"[:100])
-            order.save(update_fields=["erp_reference", "erp_registered_at", "updated_at"])
-            events.erp_reference_repointed(order, old=old, new=reference, reason=reason)
-            close_exceptions_for(
-                _erp_reference_conflict_key(order), reason=f"ERP reference set to {reference}"
-            )
-            live.order_changed(order.pk, created=False)
-    return order
