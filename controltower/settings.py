@@ -345,6 +345,8 @@ AXES_VERBOSE = False
 CT_CONNECTORS = env_list("CT_CONNECTORS", "integrations.woocommerce,integrations.erp")
 CT_CREDENTIALS_KEYS = env_list("CT_CREDENTIALS_KEYS", "")  # Fernet keys, newest first
 CT_INBOX_BATCH = env_int("CT_INBOX_BATCH", 100)
+# How long an inbound event that came before what it follows is held and retried.
+CT_INBOUND_WAIT_S = env_float("CT_INBOUND_WAIT_S", 600.0)
 CT_OUTBOX_BATCH = env_int("CT_OUTBOX_BATCH", 10)
 CT_INBOX_DRAINERS = env_int("CT_INBOX_DRAINERS", 1)
 CT_OUTBOX_DRAINERS = env_int("CT_OUTBOX_DRAINERS", 2)

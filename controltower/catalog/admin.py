@@ -3,7 +3,16 @@ natural key); prices, currencies and source identity are read-only once a row ex
 
 from __future__ import annotations
 
-from controltower.catalog.models import SKU, Channel, Location, Product, SKUCrossReference
+from controltower.catalog.models import (
+    SKU,
+    Channel,
+    Location,
+    PaymentMethod,
+    Product,
+    SKUCrossReference,
+)
 from controltower.core.admin_helpers import register_canonical
 
-register_canonical(Channel, Location, Product, SKU, SKUCrossReference, service_only=False)
+register_canonical(
+    Channel, Location, Product, SKU, SKUCrossReference, PaymentMethod, service_only=False
+)

@@ -24,3 +24,9 @@ class SystemKind(models.TextChoices):
     WMS = "wms", "WMS"
     PAYMENTS = "payments", "Payment gateway"
     FINANCE = "finance", "Finance ledger"
+
+
+class CaptureMode(models.TextChoices):
+    AT_CHECKOUT = "at_checkout", "Captured at checkout"
+    AT_SHIPMENT = "at_shipment", "Authorized, captured at shipment"
+    OFFLINE = "offline", "Paid outside the gateway"

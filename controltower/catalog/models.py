@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from controltower.catalog.choices import ChannelType, LocationType, SystemKind
+from controltower.catalog.choices import CaptureMode, ChannelType, LocationType, SystemKind
 from controltower.core.models import CanonicalModel, canonical_constraints
 from controltower.core.money import AmountField, CurrencyField
 
@@ -99,3 +99,22 @@ class SKUCrossReference(CanonicalModel):
 
     def __str__(self) -> str:
         return f"{self.system}:{self.system_code} → {self.sku_id}"
+
+
+class PaymentMethod(CanonicalModel):
+    """Admin-editable: a channel's payment method code (WooCommerce ``payment_method``) and when
+    its money is taken: at checkout, authorized then captured at shipment, or outside the gateway.
+    """
+
+    code = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=120)
+    capture_mode = models.CharField(
+        max_length=16, choices=CaptureMode.choices, default=CaptureMode.AT_CHECKOUT
+    )
+    enabled = models.BooleanField(default=True)
+
+    class Meta(CanonicalModel.Meta):
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.get_capture_mode_display()})"

@@ -11,6 +11,10 @@ class ExceptionType(models.TextChoices):
     INVENTORY_DRIFT = "inventory_drift", "Inventory drift"
     REFUND_APPROVAL = "refund_approval", "Refund awaiting approval"
     REJECTED_INBOUND = "rejected_inbound", "Rejected inbound event"
+    PAYMENT_MISMATCH = "payment_mismatch", "Payment does not match order"
+    SHIPMENT_REFUSED = "shipment_refused", "Shipment refused"
+    STEP_REFUSED = "step_refused", "Lifecycle step refused"
+    COMPENSATION = "compensation", "Compensation needs a person"
 
 
 class Severity(models.TextChoices):

@@ -10,9 +10,11 @@ from controltower.finance.models import (
     GLAccount,
     GLMapping,
     Invoice,
+    InvoiceLine,
     JournalEntry,
     JournalLine,
+    PostingGate,
 )
 
-register_canonical(GLAccount, GLMapping, FiscalPeriod, service_only=False)
-register_canonical(Invoice, CreditMemo, JournalEntry, JournalLine)
+register_canonical(GLAccount, GLMapping, FiscalPeriod, PostingGate, service_only=False)
+register_canonical(Invoice, InvoiceLine, CreditMemo, JournalEntry, JournalLine)

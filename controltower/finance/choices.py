@@ -38,6 +38,17 @@ class DocumentState(models.TextChoices):
 
 
 class JournalState(models.TextChoices):
-    DRAFT = "draft", "Draft"
+    DRAFT = "draft", "Queued"
+    SENT = "sent", "Sent to ledger"
     POSTED = "posted", "Posted"
+    REJECTED = "rejected", "Rejected by ledger"
     REVERSED = "reversed", "Reversed"
+
+
+JOURNAL_STATE_COLOURS: dict[str, str] = {
+    JournalState.DRAFT: "blue",
+    JournalState.SENT: "amber",
+    JournalState.POSTED: "green",
+    JournalState.REJECTED: "red",
+    JournalState.REVERSED: "grey",
+}

@@ -29,23 +29,65 @@ class GLAccount(CanonicalModel):
 
 
 class GLMapping(CanonicalModel):
-    """Admin-editable posting rule: a business event (per channel, optionally) → a GL account."""
+    """Admin-editable posting rule: a business event → a GL account, per channel (blank: every
+    channel), tax code (tax payable) and payment method (payment clearing, gateway fees). The most
+    specific mapping wins; where none applies the posting is blocked, never defaulted."""
 
     event = models.CharField(max_length=32, choices=PostingEvent.choices)
     channel = models.ForeignKey(
         Channel, null=True, blank=True, on_delete=models.CASCADE, related_name="gl_mappings"
     )
+    tax_code = models.CharField(max_length=16, blank=True, default="")
+    payment_method = models.CharField(max_length=64, blank=True, default="")
     account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, related_name="mappings")
 
     class Meta(CanonicalModel.Meta):
         verbose_name = "GL mapping"
         constraints = canonical_constraints(
             models.UniqueConstraint(
-                fields=["event", "channel"],
+                fields=["event", "channel", "tax_code", "payment_method"],
                 nulls_distinct=False,
-                name="finance_glmapping_event_channel_uniq",
+                name="finance_glmapping_scope_uniq",
             ),
         )
+
+    def __str__(self) -> str:
+        scope = [self.channel.code if self.channel_id else "all channels"]
+        scope += [f"tax {self.tax_code}"] if self.tax_code else []
+        scope += [f"method {self.payment_method}"] if self.payment_method else []
+        return f"{self.get_event_display()} ({', '.join(scope)}) → {self.account.code}"
+
+
+class PostingGate(CanonicalModel):
+    """Admin-editable, per channel (blank: the default): what must be true of an order before its
+    sales entry is posted."""
+
+    channel = models.OneToOneField(
+        Channel, null=True, blank=True, on_delete=models.CASCADE, related_name="posting_gate"
+    )
+    require_captured = models.BooleanField(default=True)
+    require_shipped = models.BooleanField(default=True)
+    require_invoiced = models.BooleanField(default=True)
+
+    class Meta(CanonicalModel.Meta):
+        constraints = canonical_constraints(
+            models.UniqueConstraint(
+                fields=["channel"], nulls_distinct=False, name="finance_postinggate_channel_uniq"
+            ),
+        )
+
+    def __str__(self) -> str:
+        needs = [
+            name
+            for name, on in (
+                ("captured", self.require_captured),
+                ("shipped", self.require_shipped),
+                ("invoiced", self.require_invoiced),
+            )
+            if on
+        ]
+        where = self.channel.code if self.channel_id else "default"
+        return f"{where}: post when {' and '.join(needs) or 'accepted'}"
 
 
 class FiscalPeriod(CanonicalModel):
@@ -76,11 +118,59 @@ class Invoice(CanonicalModel):
     net_amount = AmountField()
     tax_amount = AmountField()
     total_amount = AmountField()
+    shipping_net_amount = AmountField()
+    shipping_tax_amount = AmountField()
+    shipping_tax_code = models.CharField(max_length=16, blank=True, default="")
+    shipment_reference = models.CharField(max_length=64, blank=True, default="")
     issued_at = models.DateTimeField(null=True, blank=True)
 
 
+class InvoiceLine(CanonicalModel):
+    """One line of an invoice (or credit memo) as the ERP issued it: net is after discount and
+    before tax."""
+
+    invoice = models.ForeignKey(
+        Invoice, null=True, blank=True, on_delete=models.CASCADE, related_name="lines"
+    )
+    credit_memo = models.ForeignKey(
+        "finance.CreditMemo", null=True, blank=True, on_delete=models.CASCADE, related_name="lines"
+    )
+    order_line = models.ForeignKey(
+        "orders.OrderLine", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    line_number = models.PositiveIntegerField()
+    sku_code = models.CharField(max_length=64, blank=True, default="")
+    quantity = models.PositiveIntegerField()
+    currency = CurrencyField()
+    unit_price_amount = AmountField()
+    discount_amount = AmountField()
+    net_amount = AmountField()
+    tax_amount = AmountField()
+    tax_code = models.CharField(max_length=16, blank=True, default="")
+    total_amount = AmountField()
+
+    class Meta(CanonicalModel.Meta):
+        ordering = ["line_number"]
+        constraints = canonical_constraints(
+            models.CheckConstraint(
+                condition=Q(invoice__isnull=False) ^ Q(credit_memo__isnull=False),
+                name="finance_invoiceline_one_document",
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=0) & Q(discount_amount__gte=0) & Q(tax_amount__gte=0),
+                name="finance_invoiceline_amounts_nonneg",
+            ),
+        )
+
+
 class CreditMemo(CanonicalModel):
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_memos")
+    invoice = models.ForeignKey(
+        Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_memos"
+    )
+    order = models.ForeignKey(
+        "orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_memos"
+    )
+    reason = models.CharField(max_length=255, blank=True, default="")
     refund = models.ForeignKey(
         "returns.Refund", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -106,9 +196,29 @@ class JournalEntry(CanonicalModel):
     event = models.CharField(max_length=32, blank=True, default="")
     description = models.CharField(max_length=255, blank=True, default="")
     posted_at = models.DateTimeField(null=True, blank=True)
+    order = models.ForeignKey(
+        "orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="journal"
+    )
+    channel = models.ForeignKey(
+        Channel, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    legal_entity = models.CharField(max_length=64, default="default")
+    currency = CurrencyField()
+    total_amount = AmountField()  # the entry's debits (= its credits)
+    ledger_id = models.CharField(max_length=64, blank=True, default="")
+    rejection_reason = models.TextField(blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    batch_reference = models.CharField(max_length=64, blank=True, default="")
 
     class Meta(CanonicalModel.Meta):
         verbose_name_plural = "journal entries"
+        ordering = ["-entry_date", "-id"]
+        indexes = [
+            models.Index(
+                fields=["id"], condition=Q(state="draft"), name="finance_entry_queued_idx"
+            ),
+            models.Index(fields=["state", "-entry_date"], name="finance_entry_state_idx"),
+        ]
 
 
 class JournalLine(CanonicalModel):

@@ -19,6 +19,8 @@ class Shipment(CanonicalModel):
     carrier = models.CharField(max_length=64, blank=True, default="")
     tracking_number = models.CharField(max_length=128, blank=True, default="")
     shipped_at = models.DateTimeField(null=True, blank=True)
+    release_reference = models.CharField(max_length=64, blank=True, default="")
+    erp_confirmed_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
 
 

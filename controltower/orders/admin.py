@@ -20,7 +20,13 @@ from controltower.core.admin_helpers import (
     register_canonical,
     run_service_action,
 )
-from controltower.orders.models import ChannelStatusMapping, Order, OrderEvent, OrderLine
+from controltower.orders.models import (
+    ChannelStatusMapping,
+    Order,
+    OrderEvent,
+    OrderLine,
+    StageSLA,
+)
 from controltower.orders.services import cancel_order
 from controltower.orders.transitions import IllegalTransition
 
@@ -65,6 +71,7 @@ class OrderAdmin(CanonicalAdmin):
 
 register_canonical(OrderLine)
 register_canonical(ChannelStatusMapping, service_only=False, configuration_fields=("state",))
+register_canonical(StageSLA, service_only=False)
 
 
 @admin.register(OrderEvent)

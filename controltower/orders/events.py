@@ -99,3 +99,24 @@ def erp_reference_refused(order: Order, *, held: str, offered: str, connection: 
 
 def erp_reference_repointed(order: Order, *, old: str, new: str, reason: str) -> OrderEvent:
     return _event(order, OrderEventType.ERP_REFERENCE_REPOINTED, old=old, new=new, reason=reason)
+
+
+def stage_changed(order: Order, *, old: str, new: str, waiting_on: str) -> OrderEvent:
+    return _event(order, OrderEventType.STAGE_CHANGED, old=old, new=new, waiting_on=waiting_on)
+
+
+def step_refused(order: Order, *, step: str, current: str, target: str, reason: str) -> OrderEvent:
+    return _event(
+        order,
+        OrderEventType.STEP_REFUSED,
+        step=step,
+        current=current,
+        target=target,
+        reason=reason,
+    )
+
+
+def step_recorded(order: Order, type: OrderEventType, **parameters: Any) -> OrderEvent:
+    """A system's step in order to cash (payment, warehouse, invoice, posting), with what it
+    said: one constructor for the lifecycle's many event types, each named by ``type``."""
+    return _event(order, type, **parameters)

@@ -7,7 +7,17 @@ from django.utils import timezone
 from controltower.catalog.models import SKU, Channel, Location
 from controltower.core.models import CanonicalModel, EventRecord, canonical_constraints
 from controltower.core.money import AmountField, CurrencyField, Money
-from controltower.orders.choices import OrderEventType, OrderLineStatus, OrderState
+from controltower.orders.choices import (
+    FulfilmentStatus,
+    InvoicingStatus,
+    OrderEventType,
+    OrderLineStatus,
+    OrderStage,
+    OrderState,
+    PaymentStatus,
+    PostingStatus,
+    WaitingOn,
+)
 from controltower.orders.querysets import OrderQuerySet
 from controltower.orders.transitions import is_allowed
 
@@ -34,6 +44,30 @@ class Order(CanonicalModel):
     erp_registered_at = models.DateTimeField(null=True, blank=True)
     # The channel trashed/deleted the order (WooCommerce ``order.deleted``); cleared on restore.
     trashed_at = models.DateTimeField(null=True, blank=True)
+    # Order to cash: one status per system's step (transitions.ASPECTS), and the stage and the
+    # system waited on derived from them (lifecycle.derive_stage), kept for lists and SLAs.
+    payment_status = models.CharField(
+        max_length=24, choices=PaymentStatus.choices, default=PaymentStatus.NONE
+    )
+    fulfilment_status = models.CharField(
+        max_length=24, choices=FulfilmentStatus.choices, default=FulfilmentStatus.UNRELEASED
+    )
+    invoicing_status = models.CharField(
+        max_length=24, choices=InvoicingStatus.choices, default=InvoicingStatus.NONE
+    )
+    posting_status = models.CharField(
+        max_length=16, choices=PostingStatus.choices, default=PostingStatus.NONE
+    )
+    stage = models.CharField(max_length=24, choices=OrderStage.choices, default=OrderStage.RECEIVED)
+    waiting_on = models.CharField(
+        max_length=16, choices=WaitingOn.choices, blank=True, default=WaitingOn.NOTHING
+    )
+    stage_changed_at = models.DateTimeField(default=timezone.now)
+    wms_reference = models.CharField(max_length=64, blank=True, default="")
+    released_at = models.DateTimeField(null=True, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    invoiced_at = models.DateTimeField(null=True, blank=True)
+    posted_at = models.DateTimeField(null=True, blank=True)
 
     objects = OrderQuerySet.as_manager()
 
@@ -52,7 +86,11 @@ class Order(CanonicalModel):
                 name="orders_order_amounts_nonneg",
             ),
         )
-        indexes = [models.Index(fields=["state", "-placed_at"], name="orders_order_state_idx")]
+        indexes = [
+            models.Index(fields=["state", "-placed_at"], name="orders_order_state_idx"),
+            models.Index(fields=["stage", "-placed_at"], name="orders_order_stage_idx"),
+            models.Index(fields=["waiting_on", "-placed_at"], name="orders_order_waiting_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel.code} #{self.number}"
@@ -81,6 +119,8 @@ class OrderLine(CanonicalModel):
     status = models.CharField(
         max_length=32, choices=OrderLineStatus.choices, default=OrderLineStatus.OPEN
     )
+    tax_code = models.CharField(max_length=16, blank=True, default="")
+    quantity_released = models.PositiveIntegerField(default=0)
     currency = CurrencyField()
     unit_price_amount = AmountField()
     discount_amount = AmountField()
@@ -137,3 +177,22 @@ class OrderEvent(EventRecord):
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} ({self.order_id})"
+
+
+class StageSLA(CanonicalModel):
+    """Admin-editable: how long an order may stay in a stage before it counts as stuck."""
+
+    stage = models.CharField(max_length=24, choices=OrderStage.choices, unique=True)
+    minutes = models.PositiveIntegerField()
+    enabled = models.BooleanField(default=True)
+    description = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta(CanonicalModel.Meta):
+        ordering = ["stage"]
+        verbose_name = "stage SLA"
+        constraints = canonical_constraints(
+            models.CheckConstraint(condition=Q(minutes__gt=0), name="orders_stagesla_minutes_pos"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.get_stage_display()} within {self.minutes} min"

@@ -14,3 +14,11 @@ order_cancelled = Signal()
 class CancelOrigin:
     CHANNEL = "channel"  # the channel reported it (status cancelled, or the order was deleted)
     OURS = "ours"  # a person (or our own rule) cancelled it here: the channel must be told
+
+
+# Order to cash (services/lifecycle.py): sent inside the service's transaction.
+# The order is registered and its money secured: release it to the warehouse. kwargs: ``order``.
+order_release_ready = Signal()
+# The order moved on in any aspect; listeners evaluate their gates (the posting gate, capture at
+# shipment). kwargs: ``order``, ``aspect`` (the field that changed), ``reason``.
+order_progressed = Signal()

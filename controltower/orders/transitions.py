@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from controltower.orders.choices import (
+    FulfilmentStatus,
+    InvoicingStatus,
+    PaymentStatus,
+    PostingStatus,
+)
 from controltower.orders.choices import OrderState as S
 
 ALLOWED: dict[S, frozenset[S]] = {
@@ -68,3 +74,61 @@ class IllegalTransition(Exception):
         super().__init__(f"illegal order transition {current} → {target}")
         self.current = current
         self.target = target
+
+
+# --- the aspects of order-to-cash: each system's step has its own small table -------------------
+# (payment at the gateway, fulfilment at the warehouse, invoicing at the ERP, posting at the
+# ledger). The order's stage is derived from its state and these (lifecycle.derive_stage).
+
+P = PaymentStatus
+F = FulfilmentStatus
+I = InvoicingStatus  # noqa: E741
+Q = PostingStatus
+
+PAYMENT_ALLOWED: dict[str, frozenset[str]] = {
+    P.NONE: frozenset({P.AUTHORIZED, P.PARTIALLY_CAPTURED, P.CAPTURED, P.FAILED, P.NOT_REQUIRED}),
+    P.FAILED: frozenset({P.AUTHORIZED, P.PARTIALLY_CAPTURED, P.CAPTURED}),
+    P.AUTHORIZED: frozenset({P.PARTIALLY_CAPTURED, P.CAPTURED, P.VOIDED, P.FAILED}),
+    P.PARTIALLY_CAPTURED: frozenset({P.CAPTURED, P.PARTIALLY_REFUNDED, P.REFUNDED}),
+    P.CAPTURED: frozenset({P.PARTIALLY_REFUNDED, P.REFUNDED}),
+    P.PARTIALLY_REFUNDED: frozenset({P.REFUNDED}),
+    P.REFUNDED: frozenset(),
+    P.VOIDED: frozenset(),
+    P.NOT_REQUIRED: frozenset(),
+}
+
+FULFILMENT_ALLOWED: dict[str, frozenset[str]] = {
+    F.UNRELEASED: frozenset({F.RELEASE_REQUESTED}),
+    F.RELEASE_REQUESTED: frozenset({F.RELEASED, F.UNRELEASED, F.RELEASE_CANCELLED}),
+    F.RELEASED: frozenset({F.PICKING, F.PARTIALLY_SHIPPED, F.SHIPPED, F.RELEASE_CANCELLED}),
+    F.PICKING: frozenset({F.PARTIALLY_SHIPPED, F.SHIPPED}),
+    F.PARTIALLY_SHIPPED: frozenset({F.SHIPPED}),
+    F.SHIPPED: frozenset(),
+    F.RELEASE_CANCELLED: frozenset(),
+}
+
+INVOICING_ALLOWED: dict[str, frozenset[str]] = {
+    I.NONE: frozenset({I.PARTIALLY_INVOICED, I.INVOICED}),
+    I.PARTIALLY_INVOICED: frozenset({I.INVOICED}),
+    I.INVOICED: frozenset(),
+}
+
+POSTING_ALLOWED: dict[str, frozenset[str]] = {
+    Q.NONE: frozenset({Q.BLOCKED, Q.QUEUED}),
+    Q.BLOCKED: frozenset({Q.QUEUED}),
+    Q.QUEUED: frozenset({Q.SENT, Q.BLOCKED, Q.POSTED, Q.REJECTED}),
+    Q.SENT: frozenset({Q.POSTED, Q.REJECTED, Q.QUEUED}),
+    Q.REJECTED: frozenset({Q.QUEUED, Q.BLOCKED}),
+    Q.POSTED: frozenset(),
+}
+
+ASPECTS: dict[str, dict[str, frozenset[str]]] = {
+    "payment_status": PAYMENT_ALLOWED,
+    "fulfilment_status": FULFILMENT_ALLOWED,
+    "invoicing_status": INVOICING_ALLOWED,
+    "posting_status": POSTING_ALLOWED,
+}
+
+
+def aspect_allowed(aspect: str, current: str, target: str) -> bool:
+    return target == current or target in ASPECTS[aspect][current]

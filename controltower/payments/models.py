@@ -5,7 +5,11 @@ from django.db.models import Q
 
 from controltower.core.models import CanonicalModel, canonical_constraints
 from controltower.core.money import AmountField, CurrencyField
-from controltower.payments.choices import PaymentState, PaymentTransactionType, SettlementLineType
+from controltower.payments.choices import (
+    PaymentState,
+    PaymentTransactionType,
+    SettlementLineType,
+)
 
 
 class Payment(CanonicalModel):
@@ -22,6 +26,8 @@ class Payment(CanonicalModel):
     authorized_amount = AmountField()
     captured_amount = AmountField()
     refunded_amount = AmountField()
+    fee_amount = AmountField()
+    capture_method = models.CharField(max_length=16, blank=True, default="")
 
     class Meta(CanonicalModel.Meta):
         constraints = canonical_constraints(
@@ -42,6 +48,7 @@ class PaymentTransaction(CanonicalModel):
     type = models.CharField(max_length=16, choices=PaymentTransactionType.choices)
     currency = CurrencyField()
     amount = AmountField()
+    fee_amount = AmountField()
     succeeded = models.BooleanField(default=True)
     occurred_at = models.DateTimeField()
 

@@ -17,11 +17,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import DatabaseError, DataError, IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from psycopg.errors import CheckViolation, NotNullViolation
 
 from controltower.core.context import acting_as
+from controltower.core.errors import NotYet
 from controltower.core.models import deferred_records, update_rows
 from controltower.exceptions.choices import ExceptionType, Severity
 from controltower.exceptions.services import (
@@ -161,6 +162,7 @@ def claim_inbound(limit: int) -> list[int]:
     with transaction.atomic():
         ids = list(
             InboundEvent.objects.filter(status=InboundStatus.PENDING)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))  # not waiting
             .order_by("id")
             .select_for_update(skip_locked=True)
             .values_list("id", flat=True)[:limit]
@@ -287,6 +289,8 @@ def process_inbound_event(event_id: int | InboundEvent) -> str:
         return event.status
     except registry.PoisonMessage as exc:
         _fail_inbound(event, str(exc))
+    except NotYet as exc:
+        _wait_inbound(event, str(exc))
     except IntegrityError as exc:
         if isinstance(exc.__cause__, CheckViolation | NotNullViolation):
             # The data breaks a rule of the canonical model: retrying cannot help.
@@ -331,6 +335,22 @@ def _settle_inbound_chain(event: InboundEvent) -> None:
         subject_ids=[str(a) for a in ancestors],
         correlation_id=event.correlation_id,
         reason=reason,
+    )
+
+
+def _wait_inbound(event: InboundEvent, reason: str) -> None:
+    """The event came before what it follows: held (not counted as an attempt) and tried again
+    after a growing pause; past CT_INBOUND_WAIT_S since it arrived it is refused for ops."""
+    waited = (timezone.now() - event.received_at).total_seconds()
+    if waited > settings.CT_INBOUND_WAIT_S:
+        _fail_inbound(event, f"refused: {reason} (waited {int(waited)} s for it)")
+        return
+    pause = min(30.0, 0.5 * 2 ** min(event.attempts, 6))
+    InboundEvent.objects.filter(pk=event.pk).update(
+        status=InboundStatus.PENDING,
+        claimed_until=timezone.now() + timedelta(seconds=pause),
+        attempts=F("attempts") - 1,
+        error=f"waiting: {reason}"[:2000],
     )
 
 

@@ -23,7 +23,9 @@ from controltower.inventory.services import (
 )
 from controltower.orders import events, live
 from controltower.orders.choices import OrderState
+from controltower.orders.lifecycle import derive_stage
 from controltower.orders.models import Order, OrderLine
+from controltower.orders.services import lifecycle
 from controltower.orders.services.states import (
     UnmappedChannelStatus,
     _apply_state,
@@ -47,6 +49,7 @@ class ChannelOrderLineData:
     discount: Decimal
     tax: Decimal
     total: Decimal
+    tax_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ def _line_row(
         discount_amount=line.discount,
         tax_amount=line.tax,
         total_amount=line.total,
+        tax_code=line.tax_code,
     )
 
 
@@ -164,6 +168,7 @@ def _new_order(channel: Channel, data: ChannelOrderData, route: list[OrderState]
     if route:
         _first, moved = _move(order, route, f"channel status {data.channel_status}")
         received = f"{received}; {moved}"
+    order.stage, order.waiting_on = derive_stage(order, capture_mode=lifecycle.capture_mode(order))
     return stamp(order, received[:100])  # type: ignore[return-value]
 
 

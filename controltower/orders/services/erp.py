@@ -19,6 +19,7 @@ from controltower.orders import events, live
 from controltower.orders.choices import OrderState
 from controltower.orders.locks import lock_order
 from controltower.orders.models import Order
+from controltower.orders.services import lifecycle
 from controltower.orders.services.states import _enter, _move
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def register_orders_in_erp(
         }
         changed: list[Order] = []
         left: dict[int, OrderState] = {}  # the state each order moved from
+        derived: dict[int, tuple[str, bool]] = {}  # lifecycle.derive per order
         now = timezone.now()
         for order in orders.values():
             reference = wanted[order.pk]
@@ -84,10 +86,19 @@ def register_orders_in_erp(
                     )
                     order.state_changed_at = now  # one moment for the batch
                     why = f"{why}; {moved}"
+                derived[order.pk] = lifecycle.derive(order, reason=f"ERP {reference}")
                 stamp(order, why[:100])
                 changed.append(order)
         bulk_update(
-            Order, changed, ["erp_reference", "erp_registered_at", "state", "state_changed_at"]
+            Order,
+            changed,
+            [
+                "erp_reference",
+                "erp_registered_at",
+                "state",
+                "state_changed_at",
+                *lifecycle.LIFECYCLE_FIELDS,
+            ],
         )
         for order in changed:
             reference = order.erp_reference
@@ -97,7 +108,14 @@ def register_orders_in_erp(
                     _enter(
                         order, left[order.pk], [OrderState.REGISTERED], reason=f"ERP {reference}"
                     )
-            live.order_changed(order.pk, created=False)
+                old_stage, release = derived[order.pk]
+                lifecycle.announce(
+                    order,
+                    old_stage=old_stage,
+                    release=release,
+                    aspect="erp_reference",
+                    reason=f"registered in ERP as {reference}",
+                )
     return orders
 
 

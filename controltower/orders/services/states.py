@@ -23,6 +23,7 @@ from controltower.orders import events, live
 from controltower.orders.choices import OrderState
 from controltower.orders.locks import lock_order
 from controltower.orders.models import ChannelStatusMapping, Order, OrderLine
+from controltower.orders.services import lifecycle
 from controltower.orders.signals import CancelOrigin, order_cancelled
 from controltower.orders.transitions import IllegalTransition, is_allowed, path_to
 
@@ -119,9 +120,13 @@ def _apply_state(
     if not route:
         return []
     first, why = _move(order, route, reason)
+    old_stage, release = lifecycle.derive(order, reason=reason)
     stamp(order, why[:100])
-    order.save(update_fields=["state", "state_changed_at", "updated_at"])
+    order.save(
+        update_fields=["state", "state_changed_at", *lifecycle.LIFECYCLE_FIELDS, "updated_at"]
+    )
     _enter(order, first, route, reason=reason, origin=origin)
+    lifecycle.announce(order, old_stage=old_stage, release=release, aspect="state", reason=reason)
     return route
 
 
