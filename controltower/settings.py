@@ -342,7 +342,11 @@ AXES_IPWARE_PROXY_COUNT = env_int("CT_PROXY_COUNT", 0) or None
 AXES_VERBOSE = False
 
 # --- product settings ----------------------------------------------------------------------------
-CT_CONNECTORS = env_list("CT_CONNECTORS", "integrations.woocommerce,integrations.erp")
+CT_CONNECTORS = env_list(
+    "CT_CONNECTORS",
+    "integrations.woocommerce,integrations.erp,integrations.payments,integrations.wms,"
+    "integrations.ledger",
+)
 CT_CREDENTIALS_KEYS = env_list("CT_CREDENTIALS_KEYS", "")  # Fernet keys, newest first
 CT_INBOX_BATCH = env_int("CT_INBOX_BATCH", 100)
 # How long an inbound event that came before what it follows is held and retried.

@@ -5,17 +5,24 @@ A real ERP is "one adapter away": the adapter translates this contract to the ve
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
 import threading
 from collections import Counter
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from integrations.erp.simulator.documents import (
+    DEFAULT_TAX_CODE,
+    payload_fingerprint,
+    validate_order_extras,
+)
+from integrations.erp.simulator.documents import is_decimal_string as _is_decimal_string
+from integrations.erp.simulator.invoicing import InvoicingMixin
 from integrations.simkit import (
+    WEBHOOK_FAULT_DEFAULTS,
     FaultPlan,
     JsonHTTPServer,
     Request,
@@ -31,14 +38,12 @@ ORDER_STATUSES = ("registered", "confirmed", "invoiced", "shipped", "cancelled")
 CANCELLABLE = frozenset({"registered", "confirmed"})
 
 
-def _is_decimal_string(value: Any) -> bool:
-    if not isinstance(value, str) or not value.strip():
-        return False
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        return False
-    return number.is_finite()
+class ErpFaultPlan(FaultPlan):
+    """Base faults, webhook faults and the ERP's own: ``bad_invoice_totals_next`` (int): the next
+    N invoices are issued with a header that does not add up (``tax_total`` and ``total`` one
+    cent above the lines), for exercising a receiver's document checks."""
+
+    extra_defaults = {**WEBHOOK_FAULT_DEFAULTS, "bad_invoice_totals_next": 0}
 
 
 def validate_sales_order(payload: Any) -> dict[str, str]:
@@ -105,16 +110,14 @@ def validate_sales_order(payload: Any) -> dict[str, str]:
                 errors[f"{prefix}.unit_price"] = "must be a decimal string"
             elif Decimal(price) < 0:
                 errors[f"{prefix}.unit_price"] = "must not be negative"
+    validate_order_extras(payload, errors)
     return errors
 
 
-def payload_fingerprint(payload: Any) -> str:
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-class ErpSimulator(JsonHTTPServer):
-    """In-memory ERP exposing ``/api/v1/sales-orders`` behind a bearer token."""
+class ErpSimulator(InvoicingMixin, JsonHTTPServer):
+    """In-memory ERP exposing ``/api/v1/sales-orders`` behind a bearer token; shipments confirmed
+    against its orders are invoiced, and invoices, credit memos and ERP-side cancels are sent
+    as signed webhooks (``ERP-Signature``)."""
 
     fault_prefix = "/api/"
     name = "erp-simulator"
@@ -125,8 +128,11 @@ class ErpSimulator(JsonHTTPServer):
         port: int = 0,
         token: str = "secret-token",
         fault_plan: FaultPlan | None = None,
+        *,
+        invoice_after_s: float = 0.2,
+        auto_invoice: bool = True,
     ) -> None:
-        super().__init__(host=host, port=port, fault_plan=fault_plan)
+        super().__init__(host=host, port=port, fault_plan=fault_plan or ErpFaultPlan())
         self.token = token
         self._lock = threading.RLock()
         self._orders: dict[str, dict[str, Any]] = {}
@@ -143,6 +149,7 @@ class ErpSimulator(JsonHTTPServer):
         self.route("GET", r"/_sim/state", self.sim_state)
         self.route("GET", r"/_sim/sales-orders", self.sim_orders)
         self.route("POST", r"/_sim/sales-orders/(?P<order_id>[^/]+)/status", self.sim_set_status)
+        self.init_invoicing(invoice_after_s=invoice_after_s, auto_invoice=auto_invoice)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -165,6 +172,7 @@ class ErpSimulator(JsonHTTPServer):
             self._by_external_ref.clear()
             self._idempotency.clear()
             self._sequence = 0
+            self.reset_invoicing()
 
     def orders(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -217,12 +225,21 @@ class ErpSimulator(JsonHTTPServer):
                     "quantity": line["quantity"],
                     "unit_price": line["unit_price"],
                     "line_total": str(Decimal(line["unit_price"]) * line["quantity"]),
+                    "line_number": line.get("line_number") or index + 1,
+                    "name": line.get("name"),
+                    "tax_code": line.get("tax_code") or DEFAULT_TAX_CODE,
+                    "tax": line.get("tax"),
+                    "discount": line.get("discount"),
+                    "total": line.get("total"),
+                    "delivered": 0,
+                    "invoiced": 0,
                 }
                 for index, line in enumerate(payload["lines"])
             ]
             lines_total = sum((Decimal(line["line_total"]) for line in lines), Decimal("0"))
             order = {
                 "id": order_id,
+                "object": "sales_order",
                 "status": "registered",
                 "external_ref": external_ref,
                 "correlation_id": payload["correlation_id"],
@@ -234,9 +251,16 @@ class ErpSimulator(JsonHTTPServer):
                 "lines": lines,
                 "total": payload["total"],
                 "lines_total": str(lines_total),
+                "shipping": payload.get("shipping"),
+                "shipping_tax": payload.get("shipping_tax"),
+                "shipping_tax_code": payload.get("shipping_tax_code") or DEFAULT_TAX_CODE,
+                "tax": payload.get("tax"),
                 "placed_at": payload["placed_at"],
                 "created_at": now,
                 "updated_at": now,
+                "deliveries": [],
+                "invoices": [],
+                "credit_memos": [],
             }
             self._orders[order_id] = order
             self._by_external_ref[external_ref] = order_id
@@ -305,32 +329,52 @@ class ErpSimulator(JsonHTTPServer):
                         {"error": "idempotency key reused with a different payload"}, 422
                     )
                 return json_response(dict(body), status, {"Idempotent-Replayed": "true"})
-            order = self._orders.get(order_id)
-            if order is None:
-                return json_response({"error": "not found"}, 404)
-            if order["status"] not in CANCELLABLE and order["status"] != "cancelled":
-                return json_response(
-                    {
-                        "error": f"sales order is {order['status']} and can no longer be cancelled",
-                        "id": order_id,
-                        "status": order["status"],
-                    },
-                    409,
-                )
-            if order["status"] != "cancelled":
-                order["status"] = "cancelled"
-                order["cancel_reason"] = reason
-                order["cancelled_at"] = order["updated_at"] = iso_utc(utcnow())
-            body = {
-                "id": order_id,
-                "status": "cancelled",
-                "external_ref": order["external_ref"],
-                "cancelled_at": order.get("cancelled_at") or order["updated_at"],
-            }
+            status, body, _ = self.cancel_locked(order_id, reason)
+            if status != 200:
+                return json_response(body, status)
             if scoped is not None:
                 self._idempotency[scoped] = (fingerprint, 200, dict(body))
         logger.info("cancelled %s", order_id)
         return json_response(body, 200)
+
+    def cancel_locked(self, order_id: str, reason: str) -> tuple[int, dict[str, Any], bool]:
+        """Cancel under ``self._lock``: ``(status, body, changed)``. Not once invoiced, shipped
+        or (partly) delivered; cancelling a cancelled order is a no-op."""
+        order = self._orders.get(order_id)
+        if order is None:
+            return 404, {"error": "not found"}, False
+        if order["status"] not in CANCELLABLE and order["status"] != "cancelled":
+            return (
+                409,
+                {
+                    "error": f"sales order is {order['status']} and can no longer be cancelled",
+                    "id": order_id,
+                    "status": order["status"],
+                },
+                False,
+            )
+        if order["status"] != "cancelled" and order.get("deliveries"):
+            return (
+                409,
+                {
+                    "error": "sales order is partly delivered and can no longer be cancelled",
+                    "id": order_id,
+                    "status": order["status"],
+                },
+                False,
+            )
+        changed = order["status"] != "cancelled"
+        if changed:
+            order["status"] = "cancelled"
+            order["cancel_reason"] = reason
+            order["cancelled_at"] = order["updated_at"] = iso_utc(utcnow())
+        body = {
+            "id": order_id,
+            "status": "cancelled",
+            "external_ref": order["external_ref"],
+            "cancelled_at": order.get("cancelled_at") or order["updated_at"],
+        }
+        return 200, body, changed
 
     # -- /_sim ----------------------------------------------------------------------------
 
