@@ -20,7 +20,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from controltower.catalog.models import Channel
-from controltower.core.context import correlated
+from controltower.core.context import acting_as, correlated
 from controltower.core.errors import NotYet
 from controltower.core.models import bulk_create, stamp
 from controltower.core.writepath import domain_service
@@ -59,10 +59,6 @@ from controltower.payments.models import PaymentTransaction
 logger = logging.getLogger(__name__)
 
 ENDED = frozenset({OrderState.CANCELLED, OrderState.FAILED, OrderState.REFUNDED})
-
-
-class DocumentError(ValueError):
-    """An ERP document cannot be applied as it is; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -121,10 +117,12 @@ def _check_document(order: Order, data: DocumentData) -> str:
     return ""
 
 
-def _document_problem(order: Order, data: DocumentData, kind: str) -> None:
+def _document_refused(order: Order, data: DocumentData, kind: str) -> bool:
+    """A document that does not fit its order is refused whole: recorded on the timeline, an
+    exception opened (committed with the event that brought it), nothing applied."""
     problem = _check_document(order, data)
     if not problem:
-        return
+        return False
     order_events.step_recorded(
         order,
         OrderEventType.STEP_REFUSED,
@@ -145,7 +143,7 @@ def _document_problem(order: Order, data: DocumentData, kind: str) -> None:
         subject_type="orders.order",
         subject_id=str(order.pk),
     )
-    raise DocumentError(problem)
+    return True
 
 
 def _line_rows(order: Order, data: DocumentData, **parent: Any) -> list[InvoiceLine]:
@@ -183,9 +181,9 @@ def _fully_invoiced(order: Order) -> bool:
 
 
 @domain_service
-def record_invoice(order: Order, data: DocumentData) -> Invoice:
+def record_invoice(order: Order, data: DocumentData) -> Invoice | None:
     """An invoice the ERP issued (idempotent by its ERP id). NotYet before anything shipped;
-    DocumentError (recorded, exception) when it does not fit the order."""
+    None when it does not fit the order (refused: recorded, exception opened)."""
     with transaction.atomic(savepoint=False), correlated(order.correlation_id):
         order = lock_order(order.pk)
         existing = Invoice.objects.filter(
@@ -198,7 +196,8 @@ def record_invoice(order: Order, data: DocumentData) -> Invoice:
             FulfilmentStatus.SHIPPED,
         ):
             raise NotYet(f"invoice {data.number} before the order shipped")
-        _document_problem(order, data, "invoice")
+        if _document_refused(order, data, "invoice"):
+            return None
         invoice = Invoice(
             order=order,
             correlation_id=order.correlation_id,
@@ -238,7 +237,7 @@ def record_invoice(order: Order, data: DocumentData) -> Invoice:
 
 
 @domain_service
-def record_credit_memo(order: Order, data: DocumentData) -> CreditMemo:
+def record_credit_memo(order: Order, data: DocumentData) -> CreditMemo | None:
     """A credit memo the ERP issued (idempotent by its ERP id); posting it is finance's (the
     refunds flow)."""
     with transaction.atomic(savepoint=False), correlated(order.correlation_id):
@@ -248,7 +247,8 @@ def record_credit_memo(order: Order, data: DocumentData) -> CreditMemo:
         ).first()
         if existing is not None:
             return existing
-        _document_problem(order, data, "credit memo")
+        if _document_refused(order, data, "credit memo"):
+            return None
         invoice = (
             Invoice.objects.filter(order=order, external_id=data.invoice_reference).first()
             if data.invoice_reference
@@ -570,11 +570,100 @@ def record_posting_result(
         return entry
 
 
+# --- admin-edited posting rules ------------------------------------------------------------------
+
+
+@domain_service
+def save_gl_mapping(mapping: GLMapping, *, actor: Any, reason: str) -> GLMapping:
+    """Create or change a posting rule. Entries already built keep their accounts; blocked and
+    rejected orders take it when they are evaluated or re-posted (``retry_posting``)."""
+    with transaction.atomic(), acting_as(actor):
+        stamp(mapping, reason[:100])
+        mapping.save()
+    return mapping
+
+
+@domain_service
+def delete_gl_mapping(mapping: GLMapping, *, actor: Any, reason: str) -> None:
+    """Remove a posting rule: postings it alone covered block until another one applies."""
+    with transaction.atomic(), acting_as(actor):
+        stamp(mapping, reason[:100])
+        mapping.delete()
+
+
+# --- fiscal periods as the ledger reports them (integrations.ledger) -----------------------------
+
+
+@dataclass(frozen=True)
+class FiscalPeriodData:
+    """One period as the ledger holds it: the ledger owns whether it is open."""
+
+    legal_entity: str
+    starts_on: date
+    ends_on: date
+    status: str  # PeriodStatus
+
+
+@domain_service
+def sync_fiscal_periods(periods: list[FiscalPeriodData], *, source: str) -> dict[str, int]:
+    """Follow the ledger's periods so finance sees (and posting honours) what the ledger will
+    refuse: missing periods created, open/closed taken over. A period overlapping one we hold
+    with other bounds (a yearly period against the ledger's months) is left alone and counted,
+    never split or doubled."""
+    counts = {"created": 0, "opened": 0, "closed": 0, "unchanged": 0, "overlapping": 0}
+    with transaction.atomic(savepoint=False):
+        entities = {p.legal_entity for p in periods}
+        held = list(
+            FiscalPeriod.objects.filter(legal_entity__in=entities)
+            .order_by("pk")
+            .select_for_update(of=("self",))
+        )
+        for data in periods:
+            same = next(
+                (
+                    p
+                    for p in held
+                    if p.legal_entity == data.legal_entity
+                    and (p.starts_on, p.ends_on) == (data.starts_on, data.ends_on)
+                ),
+                None,
+            )
+            if same is None:
+                if any(
+                    p.legal_entity == data.legal_entity
+                    and p.starts_on <= data.ends_on
+                    and data.starts_on <= p.ends_on
+                    for p in held
+                ):
+                    counts["overlapping"] += 1
+                    continue
+                period = FiscalPeriod(
+                    legal_entity=data.legal_entity,
+                    starts_on=data.starts_on,
+                    ends_on=data.ends_on,
+                    status=data.status,
+                    source_system=source[:64],
+                    external_id=f"{data.legal_entity}:{data.starts_on:%Y-%m-%d}",
+                )
+                stamp(period, f"period read from {source}"[:100])
+                period.save(force_insert=True)
+                held.append(period)
+                counts["created"] += 1
+            elif same.status != data.status:
+                same.status = data.status
+                stamp(same, f"{data.status} in {source}"[:100])
+                same.save(update_fields=["status", "updated_at"])
+                counts["opened" if data.status == PeriodStatus.OPEN else "closed"] += 1
+            else:
+                counts["unchanged"] += 1
+    return counts
+
+
 __all__ = [
     "DocumentData",
-    "DocumentError",
     "DocumentLineData",
     "PaymentStatus",
+    "delete_gl_mapping",
     "evaluate_posting",
     "gate_unmet",
     "mapping_for",
@@ -583,4 +672,5 @@ __all__ = [
     "record_invoice",
     "record_posting_result",
     "retry_posting",
+    "save_gl_mapping",
 ]

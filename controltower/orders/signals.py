@@ -14,6 +14,7 @@ order_cancelled = Signal()
 class CancelOrigin:
     CHANNEL = "channel"  # the channel reported it (status cancelled, or the order was deleted)
     OURS = "ours"  # a person (or our own rule) cancelled it here: the channel must be told
+    ERP = "erp"  # the ERP cancelled it by itself: the channel must be told, the ERP need not be
 
 
 # Order to cash (services/lifecycle.py): sent inside the service's transaction.

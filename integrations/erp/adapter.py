@@ -13,7 +13,11 @@ is cancelled or trashed → no POST), so no sales order is created after the ord
 whether the create was pending, retrying, dead-lettered and replayed later. A create in flight
 when the order was cancelled lands, is recorded, and the cancel (which waits for it) follows.
 The ERP refusing a cancel (already invoiced/shipped: 409) is permanent: the cancel message is
-dead-lettered and opens an exception.
+dead-lettered and opens an exception. A cancel the ERP made itself (``sales_order.cancelled``,
+origin ``erp``) is recorded, never sent back.
+
+Also here (modules imported below): ``shipments`` confirms each shipment to the ERP;
+``documents`` applies what the ERP sends by webhook (invoices, credit memos, its cancels).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from controltower.orders.services import (
     register_order_in_erp,
     register_orders_in_erp,
 )
-from controltower.orders.signals import order_cancelled
+from controltower.orders.signals import CancelOrigin, order_cancelled
 from integrations.erp.translate import sales_order_payload
 from integrations.runtime.choices import OutboundStatus
 from integrations.runtime.http import (
@@ -181,9 +185,13 @@ def record_sales_orders(outcomes: list[tuple[OutboundMessage, DeliveryResult]]) 
 
 
 @receiver(order_cancelled, dispatch_uid="erp.queue_sales_order_cancel")
-def queue_sales_order_cancel(sender: Any, *, order: Order, reason: str = "", **_: Any) -> None:
+def queue_sales_order_cancel(
+    sender: Any, *, order: Order, reason: str = "", origin: str = "", **_: Any
+) -> None:
     """In the cancelling transaction: one cancel per ERP connection that has (or may get) the
-    sales order. Never asked for: nothing to cancel."""
+    sales order. Never asked for, or cancelled by the ERP itself: nothing to send."""
+    if origin == CancelOrigin.ERP:
+        return
     for connection in Connection.objects.filter(kind=SystemKind.ERP):
         asked = OutboundMessage.objects.filter(idempotency_key=create_key(connection, order))
         if not order.erp_reference and not asked.exists():
@@ -269,3 +277,6 @@ def record_sales_order_cancel(message: OutboundMessage, result: DeliveryResult) 
         record_erp_cancelled(
             order, erp_reference=str(body.get("id", "")), connection=message.connection.slug
         )
+
+
+from integrations.erp import documents, shipments  # noqa: E402, F401 - they register too

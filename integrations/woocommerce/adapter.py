@@ -10,8 +10,9 @@ Order topics: ``order.created`` / ``order.updated`` / ``order.backfill`` (full b
 ``order.restored`` (full body: un-trash, back to the state its status implies if allowed). An
 order whose status is ``trash`` is handled as deleted.
 
-Out: when a person cancels an order here, ``PUT /orders/<id> {"status": "cancelled"}`` through the
-outbox (``ORDER_UPDATE``); a customer note (``ORDER_NOTE``, ``POST /orders/<id>/notes``) for
+Out: when a person (or the ERP) cancels an order here, ``PUT /orders/<id> {"status":
+"cancelled"}`` through the outbox (``ORDER_UPDATE``); when it has all shipped, ``{"status":
+"completed"}``; a customer note (``ORDER_NOTE``, ``POST /orders/<id>/notes``) per parcel with its
 carrier and tracking. Both are safe to retry: the PUT is absolute, and a note is looked for
 before it is posted again.
 """
@@ -27,6 +28,8 @@ import httpx
 from django.dispatch import receiver
 
 from controltower.catalog.choices import SystemKind
+from controltower.fulfilment.signals import shipment_recorded
+from controltower.orders.choices import FulfilmentStatus
 from controltower.orders.models import Order
 from controltower.orders.services import (
     ChannelOrderData,
@@ -37,7 +40,7 @@ from controltower.orders.services import (
     trash_channel_order,
     upsert_channel_order,
 )
-from controltower.orders.signals import CancelOrigin, order_cancelled
+from controltower.orders.signals import CancelOrigin, order_cancelled, order_progressed
 from integrations.runtime.http import correlation_headers, result_from_error, result_from_response
 from integrations.runtime.models import Connection, InboundEvent, OutboundMessage
 from integrations.runtime.outbox import enqueue_outbound
@@ -182,11 +185,12 @@ def _store_connection(order: Order) -> Connection | None:
 
 @receiver(order_cancelled, dispatch_uid="woocommerce.tell_store_of_cancel")
 def tell_store_of_cancel(sender: Any, *, order: Order, origin: str, **_: Any) -> None:
-    """Cancelled here (not by the store): queue ``PUT /orders/<id> {"status": "cancelled"}``.
+    """Cancelled here or by the ERP (not by the store): queue ``PUT /orders/<id> {"status":
+    "cancelled"}``.
 
     No echo loop: the ``order.updated`` WooCommerce sends back says "cancelled", which we already
     are, and a cancel the store reported (origin ``channel``) is never sent back."""
-    if origin != CancelOrigin.OURS:
+    if origin == CancelOrigin.CHANNEL:
         return
     connection = _store_connection(order)
     if connection is None:
@@ -228,6 +232,41 @@ def queue_customer_note(order: Order, *, note: str, key: str) -> bool:
             order, connection=connection.slug, change="customer note", idempotency_key=key
         )
     return created
+
+
+@receiver(shipment_recorded, dispatch_uid="woocommerce.tell_customer_of_shipment")
+def tell_customer_of_shipment(sender: Any, *, order: Order, shipment: Any, **_: Any) -> None:
+    """Each parcel: a customer note with its carrier and tracking number (WooCommerce mails it)."""
+    parcel = f"{shipment.carrier} {shipment.tracking_number}".strip() or shipment.external_id
+    items = sum(line.quantity for line in shipment.lines.all())
+    note = f"Your order is on its way: {items} item(s) shipped with {parcel}."
+    queue_customer_note(order, note=note, key=f"shipment:{shipment.external_id}")
+
+
+@receiver(order_progressed, dispatch_uid="woocommerce.tell_store_shipped")
+def tell_store_shipped(sender: Any, *, order: Order, aspect: str, **_: Any) -> None:
+    """Everything shipped: the store's order becomes ``completed`` (WooCommerce's "fulfilled"),
+    which the store then reports back as ``order.updated`` and closes the order here once it is
+    posted."""
+    if aspect != "fulfilment_status" or order.fulfilment_status != FulfilmentStatus.SHIPPED:
+        return
+    connection = _store_connection(order)
+    if connection is None:
+        return
+    key = f"woocommerce:{connection.slug}:order-status:{order.external_id}:completed"
+    created = enqueue_outbound(
+        connection,
+        kind=ORDER_UPDATE,
+        idempotency_key=key,
+        payload={"order_id": order.external_id, "body": {"status": "completed"}},
+        correlation_id=order.correlation_id,
+        subject_type="orders.order",
+        subject_id=str(order.pk),
+    )
+    if created:
+        record_channel_update_requested(
+            order, connection=connection.slug, change="status → completed", idempotency_key=key
+        )
 
 
 def _order_path(message: OutboundMessage) -> str:
