@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from controltower.accounts import roles
+from controltower.catalog.choices import CaptureMode
 from controltower.finance.choices import AccountType, PostingEvent
-from controltower.orders.choices import OrderState
+from controltower.orders.choices import OrderStage, OrderState
 from integrations.woocommerce.translate import STATUS_MAPPING
 
 DEMO_ACTOR = "system.demo"
@@ -304,6 +305,25 @@ GL_MAPPINGS: dict[PostingEvent, str] = {
     PostingEvent.INVENTORY: "1200",
     PostingEvent.COGS: "5000",
 }
+
+
+# How each storefront payment method takes its money (admins edit them on the mappings page).
+PAYMENT_METHODS: tuple[tuple[str, str, CaptureMode], ...] = (
+    ("stripe", "Credit card (Stripe)", CaptureMode.AT_CHECKOUT),
+    ("klarna", "Pay after delivery (Klarna)", CaptureMode.AT_SHIPMENT),
+    ("bacs", "Bank transfer", CaptureMode.OFFLINE),
+)
+# How long an order may stay in a stage before the sweep calls it stuck (minutes).
+STAGE_SLAS: tuple[tuple[OrderStage, int, str], ...] = (
+    (OrderStage.ACCEPTED, 15, "paid at the gateway within 15 minutes of acceptance"),
+    (OrderStage.PAYMENT_AUTHORIZED, 5, "registered in the ERP within 5 minutes of payment"),
+    (OrderStage.PAYMENT_CAPTURED, 5, "registered in the ERP within 5 minutes of payment"),
+    (OrderStage.REGISTERED, 10, "released to the warehouse within 10 minutes of registration"),
+    (OrderStage.RELEASED, 48 * 60, "shipped within 48 h of release"),
+    (OrderStage.PARTIALLY_SHIPPED, 72 * 60, "the rest shipped within 72 h"),
+    (OrderStage.SHIPPED, 60, "invoiced within an hour of shipping"),
+    (OrderStage.INVOICED, 60, "posted to the ledger within an hour of the invoice"),
+)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,14 @@ from django.utils import timezone
 
 from controltower.catalog import services as catalog_services
 from controltower.catalog.choices import ChannelType, LocationType, SystemKind
-from controltower.catalog.models import SKU, Channel, Location, Product, SKUCrossReference
+from controltower.catalog.models import (
+    SKU,
+    Channel,
+    Location,
+    PaymentMethod,
+    Product,
+    SKUCrossReference,
+)
 from controltower.core.context import acting_as
 from controltower.core.models import stamp
 from controltower.demo.retailer import (
@@ -33,9 +40,11 @@ from controltower.demo.retailer import (
     GL_ACCOUNTS,
     GL_MAPPINGS,
     MAX_ON_HAND,
+    PAYMENT_METHODS,
     PEOPLE,
     POS_CHANNEL,
     RANDOM_SEED,
+    STAGE_SLAS,
     STORES,
     WAREHOUSES,
     WEB_ALLOCATION_PERCENT,
@@ -47,10 +56,10 @@ from controltower.demo.retailer import (
     catalog_specs,
 )
 from controltower.finance.choices import PeriodStatus
-from controltower.finance.models import FiscalPeriod, GLAccount, GLMapping
+from controltower.finance.models import FiscalPeriod, GLAccount, GLMapping, PostingGate
 from controltower.inventory.choices import ReportingSystem
 from controltower.inventory.models import ChannelAllocationRule, StockPosition
-from controltower.orders.models import ChannelStatusMapping
+from controltower.orders.models import ChannelStatusMapping, StageSLA
 from integrations.runtime.crypto import CredentialsError
 from integrations.runtime.models import Connection
 
@@ -69,6 +78,9 @@ _SEEDED_MODELS: tuple[type[models.Model], ...] = (
     GLAccount,
     GLMapping,
     FiscalPeriod,
+    PaymentMethod,
+    StageSLA,
+    PostingGate,
     Connection,
 )
 
@@ -99,6 +111,7 @@ def seed_demo(
         positions = _seed_stock(skus=skus, warehouses=warehouses, as_of=started)
         rules = _seed_allocation_rules(channel=web, warehouses=warehouses)
         accounts, mappings, periods = _seed_finance(today=timezone.localdate())
+        methods, slas = _seed_lifecycle()
         connections = _seed_connections(
             web=web,
             woo_base_url=woo_base_url,
@@ -129,6 +142,8 @@ def seed_demo(
         "gl_accounts": accounts,
         "gl_mappings": mappings,
         "fiscal_periods": periods,
+        "payment_methods": methods,
+        "stage_slas": slas,
         "connections": connections,
         "users": users,
         "history_rows": history_rows,
@@ -295,6 +310,26 @@ def _seed_finance(*, today: Any) -> tuple[int, int, int]:
         stamp(period, "demo fiscal period")
         period.save()
     return len(accounts), len(GL_MAPPINGS), 1
+
+
+def _seed_lifecycle() -> tuple[int, int]:
+    """Payment methods, stage SLAs and the default posting gate (captured, shipped, invoiced)."""
+    for code, name, mode in PAYMENT_METHODS:
+        _ensure(
+            PaymentMethod,
+            lookup={"code": code},
+            values={"name": name, "capture_mode": mode.value},
+            reason="demo payment method",
+        )
+    for stage, minutes, description in STAGE_SLAS:
+        _ensure(
+            StageSLA,
+            lookup={"stage": stage.value},
+            values={"minutes": minutes, "description": description},
+            reason="demo stage SLA",
+        )
+    _ensure(PostingGate, lookup={"channel": None}, values={}, reason="demo posting gate")
+    return len(PAYMENT_METHODS), len(STAGE_SLAS)
 
 
 def _seed_connections(
