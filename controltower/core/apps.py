@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import AppConfig
+from django.conf import settings
 
 
 def _history_managers_built_once() -> None:
@@ -36,3 +37,7 @@ class CoreConfig(AppConfig):
 
         writepath.install()
         _history_managers_built_once()
+        if settings.CT_COUNT_QUERIES:
+            from controltower.core import querycount
+
+            querycount.install()
