@@ -130,6 +130,8 @@ INSTALLED_APPS = [
 ]
 
 CT_BENCH_BASELINE = env_bool("CT_BENCH_BASELINE", False)
+# Count every SQL statement into Redis (controltower/core/querycount.py): benchmarks only.
+CT_COUNT_QUERIES = env_bool("CT_COUNT_QUERIES", False)
 if CT_BENCH_BASELINE:  # the naive receiver `make bench-ingest` measures ours against
     INSTALLED_APPS.append("bench.baseline")
 
@@ -265,6 +267,18 @@ CELERY_BEAT_SCHEDULE = {
     "woocommerce.detail_refunds": {
         "task": "woocommerce.detail_refunds",
         "schedule": env_float("CT_WOO_REFUND_SWEEP_S", 120.0),
+    },
+    "ledger.post_batches": {  # the safety net; queuing an entry wakes it at once
+        "task": "ledger.post_batches",
+        "schedule": env_float("CT_LEDGER_BATCH_S", 5.0),
+    },
+    "ledger.read_periods": {
+        "task": "ledger.read_periods",
+        "schedule": env_float("CT_LEDGER_PERIODS_S", 300.0),
+    },
+    "orders.sweep_stuck": {
+        "task": "orders.sweep_stuck",
+        "schedule": 60.0,
     },
 }
 

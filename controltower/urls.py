@@ -10,6 +10,8 @@ urlpatterns = [
     path("accounts/", include("controltower.accounts.urls")),
     path("orders/", include("controltower.orders.urls")),
     path("exceptions/", include("controltower.exceptions.urls")),
+    path("mappings/", include("controltower.dashboards.mappings_urls")),
+    path("finance/", include("controltower.finance.urls")),
     path("integrations/", include("integrations.runtime.urls")),
     path("api/v1/", include("controltower.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

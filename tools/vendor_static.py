@@ -34,6 +34,13 @@ PINS = [
         "package/dist/ws.min.js",
         "htmx-ext-ws.min.js",
     ),
+    (
+        "chart.js",
+        "4.6.1",
+        "sha512-hJyniucsFmq//EvXYvJ6c6mahPoI3kaxdjVH8awTaJ/fDNWeSqqqArixMJWkWNN6fcYvPU3HneSANFNYtRi61g==",
+        "package/dist/chart.umd.min.js",
+        "chart.umd.min.js",
+    ),
 ]
 
 

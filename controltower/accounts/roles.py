@@ -30,6 +30,7 @@ _VIEW_CANONICAL = [
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     OPS: [
         *_VIEW_CANONICAL,
+        "orders.change_order",  # the order page's cancel (the admin's cancel action needs it too)
         "exceptions.change_opsexception",
         "integrations.replay_message",
         "integrations.view_connection",
@@ -44,14 +45,23 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "finance.view_creditmemo",
         "finance.view_journalentry",
         "finance.view_journalline",
+        # acting on posting exceptions (acknowledge, resolve, retry the posting); ops-only
+        # exceptions stay read-only (controltower.exceptions.services.may_act_on)
+        "finance.change_journalentry",
         "payments.view_settlement",
     ],
     EXECUTIVE: ["dashboards.view_kpis"],
     ADMIN: ["*"],
 }
 
-ROLE_HOME = {OPS: "orders:order_list", FINANCE: "orders:order_list", ADMIN: "orders:order_list"}
-# (ops land on orders; the work queue is one click away under "Exceptions")
+ROLE_HOME = {
+    OPS: "orders:order_list",
+    FINANCE: "finance:journal_list",
+    EXECUTIVE: "dashboards:kpis",
+    ADMIN: "orders:order_list",
+}
+# (ops land on orders; the work queue is one click away under "Exceptions"; finance on the
+# journal, its queue one click away; executives on the KPIs)
 
 
 def roles_of(user: Any) -> list[str]:

@@ -17,7 +17,15 @@ from typing import Any
 from django.db import models, transaction
 from django.db.models import Q
 
-from controltower.catalog.models import SKU, Channel, Location, Product, SKUCrossReference
+from controltower.catalog.models import (
+    SKU,
+    Channel,
+    Location,
+    PaymentMethod,
+    Product,
+    SKUCrossReference,
+)
+from controltower.core.context import acting_as
 from controltower.core.models import stamp
 from controltower.core.writepath import domain_service
 
@@ -357,3 +365,25 @@ def deactivate_channel_product(
         sku, _ = _upsert(SKU, lookup={"pk": sku.pk}, values={"is_active": False}, reason=reason)
         skus.append(sku)
     return skus
+
+
+# --- admin-edited configuration ----------------------------------------------------------------
+
+
+@domain_service
+def save_payment_method(method: PaymentMethod, *, actor: Any, reason: str) -> PaymentMethod:
+    """Create or change a payment method (when its money is taken is read on each order's next
+    step), with the person and their reason in history."""
+    with transaction.atomic(), acting_as(actor):
+        stamp(method, reason[:100])
+        method.save()
+    return method
+
+
+@domain_service
+def delete_payment_method(method: PaymentMethod, *, actor: Any, reason: str) -> None:
+    """Remove a payment method: orders paid with it are then expected at the gateway at
+    checkout (the default for an unknown method)."""
+    with transaction.atomic(), acting_as(actor):
+        stamp(method, reason[:100])
+        method.delete()

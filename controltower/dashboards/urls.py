@@ -6,4 +6,7 @@ from controltower.dashboards import views
 
 app_name = "dashboards"
 
-urlpatterns = [path("", views.home, name="home")]
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("kpis/", views.kpi_dashboard, name="kpis"),
+]

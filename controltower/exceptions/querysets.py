@@ -4,7 +4,7 @@ from typing import Any
 
 from django.db import models
 
-from controltower.exceptions.choices import ACTIVE_STATES
+from controltower.exceptions.choices import ACTIVE_STATES, ExceptionType
 
 
 class ExceptionQuerySet(models.QuerySet):
@@ -16,3 +16,10 @@ class ExceptionQuerySet(models.QuerySet):
 
     def at_risk(self) -> ExceptionQuerySet:
         return self.filter(money_at_risk_amount__gt=0)
+
+    def for_finance(self) -> ExceptionQuerySet:
+        """Finance's part of the queue: posting failures (blocked or rejected entries) and
+        anything opened with ``context={"finance": True}``."""
+        return self.filter(
+            models.Q(type=ExceptionType.POSTING_FAILURE) | models.Q(context__finance=True)
+        )

@@ -22,6 +22,35 @@ class ExceptionActionError(ValueError):
     pass
 
 
+# Who may act on what: ops (``exceptions.change_opsexception``) on every exception; finance
+# (this permission) only on finance's own part of the queue — posting failures, which a person
+# resolves by fixing a GL mapping or a period and retrying the posting.
+FINANCE_ACT_PERMISSION = "finance.change_journalentry"
+
+
+def is_finance_exception(exception: OpsException) -> bool:
+    """The row-level twin of ``OpsException.objects.for_finance()``."""
+    return exception.type == ExceptionType.POSTING_FAILURE or bool(
+        (exception.context or {}).get("finance")
+    )
+
+
+def may_act_on(user: Any, exception: OpsException) -> bool:
+    if user.has_perm("exceptions.change_opsexception"):
+        return True
+    return user.has_perm(FINANCE_ACT_PERMISSION) and is_finance_exception(exception)
+
+
+def refusal_for(user: Any, exception: OpsException) -> str:
+    """What a person who may not act on this exception is told (with the 403)."""
+    if user.has_perm(FINANCE_ACT_PERMISSION):
+        return (
+            f"Finance may act only on posting exceptions; “{exception.get_type_display()}” "
+            "is for ops to handle. You can still read it."
+        )
+    return "You may view exceptions but not act on them."
+
+
 @domain_service
 def open_exception(
     *,

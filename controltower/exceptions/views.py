@@ -70,27 +70,43 @@ def _subject_link(exception: OpsException) -> str:
 @permission_required("exceptions.view_opsexception", raise_exception=True)
 def exception_detail(request: HttpRequest, pk: int) -> HttpResponse:
     exception = get_object_or_404(OpsException.objects.select_related("owner"), pk=pk)
-    return _render_detail(request, exception, ReasonForm())
+    return render_detail(request, exception, ReasonForm())
 
 
-def _render_detail(
-    request: HttpRequest, exception: OpsException, form: ReasonForm, status: int = 200
+def render_detail(
+    request: HttpRequest,
+    exception: OpsException,
+    form: ReasonForm,
+    status: int = 200,
+    *,
+    refusal: str = "",
 ) -> HttpResponse:
+    """The detail page; ``refusal`` tells why an action was refused (a 403 or 409)."""
     history = exception.history.select_related("history_user").order_by("-history_date")[:50]
     context = {
         "exception": exception,
         "form": form,
         "history": history,
         "subject_link": _subject_link(exception),
+        "refusal": refusal,
+        "may_act": services.may_act_on(request.user, exception),
+        "may_retry_posting": (
+            services.is_finance_exception(exception)
+            and request.user.has_perm(services.FINANCE_ACT_PERMISSION)
+        ),
     }
     return render(request, "exceptions/exception_detail.html", context, status=status)
 
 
 @require_POST
 @login_required
-@permission_required("exceptions.change_opsexception", raise_exception=True)
+@permission_required("exceptions.view_opsexception", raise_exception=True)
 def exception_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Ops act on any exception; finance on posting exceptions only (403 with the reason)."""
     exception = get_object_or_404(OpsException, pk=pk)
+    if not services.may_act_on(request.user, exception):
+        refusal = services.refusal_for(request.user, exception)
+        return render_detail(request, exception, ReasonForm(), status=403, refusal=refusal)
     try:
         if action == "assign":
             services.assign_exception(exception, owner=request.user)
@@ -98,14 +114,14 @@ def exception_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         else:
             form = ReasonForm(request.POST)
             if not form.is_valid():
-                return _render_detail(request, exception, form, status=400)
+                return render_detail(request, exception, form, status=400)
             act = {"resolve": services.resolve_exception, "ignore": services.ignore_exception}
             act[action](exception, reason=form.cleaned_data["reason"])
             messages.success(
                 request, f"Exception {'resolved' if action == 'resolve' else 'ignored'}."
             )
     except services.ExceptionActionError as exc:
-        form = ReasonForm(request.POST or None)
+        form = ReasonForm(request.POST)
         form.add_error(None, str(exc))
-        return _render_detail(request, exception, form, status=409)
+        return render_detail(request, exception, form, status=409)
     return redirect("exceptions:exception_detail", pk=exception.pk)

@@ -58,12 +58,15 @@ ROUTES: dict[str, tuple[str, dict[str, Expected]]] = {
         {
             ANONYMOUS: (302, LOGIN + "/"),
             OPS: (302, "/orders/"),
-            FIN: (302, "/orders/"),
-            EXE: 200,
+            FIN: (302, "/finance/journal/"),
+            EXE: (302, "/kpis/"),
             ADM: (302, "/orders/"),
             OUT: 200,
         },
     ),
+    "kpis": ("/kpis/", _login_page("/kpis/", {EXE, ADM})),
+    "journal_list": ("/finance/journal/", _login_page("/finance/journal/", {FIN, ADM})),
+    "finance_queue": ("/finance/queue/", _login_page("/finance/queue/", {FIN, ADM})),
     "order_list": ("/orders/", _login_page("/orders/", _VIEWERS)),
     "order_detail": ("/orders/{order}/", _login_page("/orders/{order}/", _VIEWERS)),
     "exception_list": ("/exceptions/", _login_page("/exceptions/", _VIEWERS)),
@@ -95,6 +98,8 @@ ROUTES: dict[str, tuple[str, dict[str, Expected]]] = {
     "api_trace": ("/api/v1/traces/{correlation}/", _page(401, _VIEWERS)),
     "api_schema": ("/api/schema/", _page(401, set(PERSONAS))),
     "api_docs": ("/api/docs/", _page(401, set(PERSONAS))),
+    "mapping_list": ("/mappings/", _login_page("/mappings/", {ADM})),
+    "mapping_add": ("/mappings/status/new/", _login_page("/mappings/status/new/", {ADM})),
     "admin": ("/admin/", _admin_page("/admin/")),
     "admin_orders": ("/admin/orders/order/", _admin_page("/admin/orders/order/")),
     "admin_order": (
@@ -111,6 +116,7 @@ ROUTES: dict[str, tuple[str, dict[str, Expected]]] = {
     ),
 }
 
+MAPPINGS = "a row's page or POST: tests/controltower/dashboards/test_mappings_page.py"
 MESSAGE_ACTIONS = "POST action: tests/integrations/runtime/actions/test_exceptions_and_access.py"
 
 # URL names the matrix does not GET, each with where its access is tested instead. Everything
@@ -118,6 +124,7 @@ MESSAGE_ACTIONS = "POST action: tests/integrations/runtime/actions/test_exceptio
 NOT_IN_MATRIX: dict[str, str] = {
     "accounts:login": "public: the login tests below",
     "accounts:logout": "POST only: the logout tests below",
+    "orders:order_cancel": "POST action: tests/controltower/orders/test_cancel_action.py",
     "exceptions:exception_assign": "POST action: tests/controltower/exceptions/test_views.py",
     "exceptions:exception_resolve": "POST action: tests/controltower/exceptions/test_views.py",
     "exceptions:exception_ignore": "POST action: tests/controltower/exceptions/test_views.py",
@@ -134,6 +141,12 @@ NOT_IN_MATRIX: dict[str, str] = {
     "inboundevent-replay": MESSAGE_ACTIONS,
     "outboundmessage-retry": MESSAGE_ACTIONS,
     "outboundmessage-replay": MESSAGE_ACTIONS,
+    "mappings:mapping_edit": MAPPINGS,
+    "mappings:mapping_preview": MAPPINGS,
+    "mappings:mapping_preview_new": MAPPINGS,
+    "mappings:mapping_delete": MAPPINGS,
+    "finance:journal_detail": "an entry's page: tests/controltower/finance/test_journal_page.py",
+    "finance:posting_retry": "POST action: tests/controltower/finance/test_finance_queue.py",
     "webhooks:receive": "a system, not a person: signed; tests/integrations/<kind>/test_receive*",
 }
 

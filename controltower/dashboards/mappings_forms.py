@@ -1,0 +1,219 @@
+"""The admins' mappings page forms: one per configuration table, each saying in words what the
+database would refuse (a second mapping for a key, an account outside the chart) before it is
+asked, and warning about what is allowed but probably a typo (a tax code nothing uses).
+
+Each form also carries the person's reason, which the domain service writes into history.
+The database constraints stay the last word: the view turns an ``IntegrityError`` back into
+these forms' errors (:meth:`MappingForm.revalidate`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from controltower.catalog.models import Channel, PaymentMethod
+from controltower.finance.choices import PostingEvent
+from controltower.finance.models import GLAccount, GLMapping, Invoice, InvoiceLine
+from controltower.orders.models import ChannelStatusMapping, OrderLine, StageSLA
+
+# Which key a posting event is looked up by (finance.services.mapping_for): a key on any other
+# event would never match, so the mapping would silently do nothing.
+TAX_KEYED = frozenset({PostingEvent.TAX_PAYABLE})
+METHOD_KEYED = frozenset({PostingEvent.PAYMENT_CLEARING, PostingEvent.GATEWAY_FEES})
+
+
+class MappingForm(forms.ModelForm):
+    """Shared by the four forms: the reason, the warnings, and re-validation after a conflict."""
+
+    reason = forms.CharField(
+        required=False,
+        max_length=100,
+        help_text="Recorded in history with your name.",
+    )
+    default_reason = "changed on the mappings page"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.warnings: list[str] = []
+
+    @property
+    def change_reason(self) -> str:
+        return (self.cleaned_data.get("reason") or "").strip() or self.default_reason
+
+    def validate_unique(self) -> None:
+        """Django's own wording for a unique key ("… with this Channel and Channel status
+        already exists") only when :meth:`clean` has not already named the conflict."""
+        if not self._errors:
+            super().validate_unique()
+
+    def validate_constraints(self) -> None:
+        if not self._errors:
+            super().validate_constraints()
+
+    def revalidate(self) -> None:
+        """Validate again after the database refused the save: a row committed meanwhile by
+        someone else is now visible to :meth:`clean`, which names it; otherwise say that the
+        database refused, without a 500."""
+        self._errors = None
+        self.full_clean()
+        if self.is_valid():
+            self.add_error(None, "the database refused this change; reload and try again")
+
+
+class StatusMappingForm(MappingForm):
+    class Meta:
+        model = ChannelStatusMapping
+        fields = ["channel", "channel_status", "state"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].queryset = Channel.objects.order_by("code")
+        self.fields["channel"].label_from_instance = lambda channel: channel.code
+
+    def clean_channel_status(self) -> str:
+        return (self.cleaned_data.get("channel_status") or "").strip()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        channel, status = data.get("channel"), data.get("channel_status")
+        if channel is None or not status:
+            return data
+        held = (
+            ChannelStatusMapping.objects.filter(channel=channel, channel_status=status)
+            .exclude(pk=self.instance.pk)
+            .first()
+        )
+        if held is not None:
+            self.add_error(
+                "channel_status",
+                f"{channel.code}'s status '{status}' is already mapped to {held.state}",
+            )
+        return data
+
+
+class AccountCodeField(forms.CharField):
+    """An account typed by its code, as finance people name them: the row of the chart."""
+
+    def clean(self, value: Any) -> GLAccount | None:
+        code = (super().clean(value) or "").strip()
+        if not code:
+            return None
+        account = GLAccount.objects.filter(code=code).first()
+        if account is None:
+            raise forms.ValidationError(
+                f"account {code} does not exist in the chart of accounts", code="unknown_account"
+            )
+        return account
+
+
+class GLMappingForm(MappingForm):
+    account = AccountCodeField(max_length=32, help_text="The GL account code, e.g. 4000.")
+
+    class Meta:
+        model = GLMapping
+        fields = ["event", "channel", "tax_code", "payment_method", "account"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        channel = self.fields["channel"]
+        channel.queryset = Channel.objects.order_by("code")
+        channel.empty_label = "all channels"
+        channel.label_from_instance = lambda channel: channel.code
+        if self.instance.pk and not self.is_bound:
+            self.initial["account"] = self.instance.account.code
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        event = data.get("event")
+        tax_code = (data.get("tax_code") or "").strip()
+        method = (data.get("payment_method") or "").strip()
+        data["tax_code"], data["payment_method"] = tax_code, method
+        if event and tax_code and event not in TAX_KEYED:
+            self.add_error("tax_code", "a tax code applies only to tax payable mappings")
+        if event and method and event not in METHOD_KEYED:
+            self.add_error(
+                "payment_method",
+                "a payment method applies only to payment clearing and gateway fees mappings",
+            )
+        if event and not self.errors:
+            self._refuse_duplicate(event, data.get("channel"), tax_code, method)
+        if tax_code and not self._tax_code_used(tax_code):
+            self.warnings.append(
+                f"tax code {tax_code} is not used by any order or invoice line yet"
+            )
+        if method and not PaymentMethod.objects.filter(code=method).exists():
+            self.warnings.append(f"payment method {method} is not in the payment methods list")
+        return data
+
+    def _refuse_duplicate(self, event: str, channel: Channel | None, tax: str, method: str) -> None:
+        held = (
+            GLMapping.objects.select_related("account", "channel")
+            .filter(event=event, channel=channel, tax_code=tax, payment_method=method)
+            .exclude(pk=self.instance.pk)
+            .first()
+        )
+        if held is not None:
+            self.add_error(None, f"this key is already mapped: {held}")
+
+    @staticmethod
+    def _tax_code_used(code: str) -> bool:
+        return (
+            OrderLine.objects.filter(tax_code=code).exists()
+            or InvoiceLine.objects.filter(tax_code=code).exists()
+            or Invoice.objects.filter(shipping_tax_code=code).exists()
+        )
+
+
+class PaymentMethodForm(MappingForm):
+    class Meta:
+        model = PaymentMethod
+        fields = ["code", "name", "capture_mode", "enabled"]
+        help_texts = {"code": "As the channel sends it (WooCommerce payment_method)."}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            # Orders and GL mappings name the method by its code: renaming it would leave them
+            # pointing at nothing. Add the new code and delete the old one instead.
+            self.fields["code"].disabled = True
+            self.fields["code"].help_text = "Fixed once created: orders name the method by it."
+
+    def clean_code(self) -> str:
+        return (self.cleaned_data.get("code") or "").strip()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        code = data.get("code")
+        if code and PaymentMethod.objects.filter(code=code).exclude(pk=self.instance.pk).exists():
+            self.add_error("code", f"payment method {code} already exists")
+        return data
+
+
+class StageSLAForm(MappingForm):
+    minutes = forms.IntegerField(
+        min_value=1,
+        error_messages={"min_value": "minutes must be more than 0"},
+        help_text="How long an order may stay in the stage before it counts as stuck.",
+    )
+
+    class Meta:
+        model = StageSLA
+        fields = ["stage", "minutes", "enabled", "description"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        stage = data.get("stage")
+        if stage and StageSLA.objects.filter(stage=stage).exclude(pk=self.instance.pk).exists():
+            label = StageSLA(stage=stage).get_stage_display()
+            self.add_error("stage", f"the stage {label} already has an SLA")
+        return data
+
+
+class DeleteForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=100)
+
+    @property
+    def change_reason(self) -> str:
+        return (self.cleaned_data.get("reason") or "").strip() or "deleted on the mappings page"
