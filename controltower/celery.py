@@ -74,4 +74,6 @@ _closed_channel_raises_connection_error()
 app = Celery("controltower")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # The runtime's tasks and every configured connector's (``CT_CONNECTORS``), read lazily.
-app.autodiscover_tasks(lambda: ["integrations.runtime", *settings.CT_CONNECTORS])
+app.autodiscover_tasks(
+    lambda: ["integrations.runtime", "controltower.orders", *settings.CT_CONNECTORS]
+)

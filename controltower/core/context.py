@@ -31,6 +31,7 @@ SERVICE_USERS = {
     "sync.finance": "Finance ledger sync",
     "system.runtime": "Integration runtime",
     "system.reconciler": "Reconciler",
+    "system.sla": "Stuck-order sweep",
     "system.demo": "Demo seeder",
 }
 

@@ -9,4 +9,5 @@ app_name = "orders"
 urlpatterns = [
     path("", views.order_list, name="order_list"),
     path("<int:pk>/", views.order_detail, name="order_detail"),
+    path("<int:pk>/cancel/", views.order_cancel, name="order_cancel"),
 ]
