@@ -24,6 +24,9 @@ WEB_CHANNEL = "web"
 POS_CHANNEL = "stores"
 WOO_CONNECTION = "woo-web"
 ERP_CONNECTION = "erp-main"
+GATEWAY_CONNECTION = "gateway"
+WMS_CONNECTION = "wms-main"
+LEDGER_CONNECTION = "ledger-main"
 
 # WooCommerce ids: product ``WOO_PRODUCT_BASE + n`` (n = 1-based product number), its variations
 # ``product_id * 100 + v`` (v = 1-based variant number). Stable as long as the tables only grow.

@@ -27,6 +27,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
+
 WOO_KEY, WOO_SECRET_KEY = "ck_demo", "cs_demo"
 WEBHOOK_SECRET = "demo-webhook-secret"
 ERP_TOKEN = "demo-erp-token"
@@ -278,27 +279,32 @@ def status_line() -> str:
     from controltower.orders.models import Order
     from integrations.runtime.backlog import outbound_backlog
 
-    states = dict(Order.objects.values_list("state").annotate(n=Count("id")))
-    total = sum(states.values())
-    registered = states.get("registered", 0)
+    stages = dict(Order.objects.values_list("stage").annotate(n=Count("id")))
+    total = sum(stages.values())
+    moving = ", ".join(
+        f"{stages[stage]} {stage.replace('_', ' ')}"
+        for stage in ("registered", "released", "partially_shipped", "shipped", "invoiced")
+        if stages.get(stage)
+    )
     outbound = outbound_backlog()
     waiting = sum(row["pending"] + row["in_flight"] for row in outbound)
     retrying = sum(row["retrying"] for row in outbound)
     dead = sum(row["dead"] for row in outbound)
-    circuits = ",".join(sorted({row["circuit"] for row in outbound})) or "closed"
     return (
-        f"orders: {total} received, {registered} registered in ERP · outbox: {waiting} waiting, "
-        f"{retrying} retrying, {dead} dead · circuit: {circuits} · open exceptions: "
-        f"{OpsException.objects.open().count()}"
+        f"orders: {total} received, {moving or 'none'} on their way, "
+        f"{stages.get('posted', 0) + stages.get('closed', 0)} posted, "
+        f"{stages.get('cancelled', 0)} cancelled · outbox: {waiting} waiting, {retrying} "
+        f"retrying, {dead} dead · open exceptions: {OpsException.objects.open().count()}"
     )
 
 
 class Chaos:
     """The demo's fault injection, so retries, back-pressure and dead letters can be watched."""
 
-    def __init__(self, erp_url: str, web_url: str) -> None:
+    def __init__(self, erp_url: str, web_url: str, extra: list[Any] | None = None) -> None:
         self.erp_url = erp_url
         self.web_url = web_url
+        self.extra = extra or []
         self.started = time.monotonic()
         self.done: set[str] = set()
 
@@ -355,11 +361,15 @@ class Chaos:
             ("erp-503", 25, lambda: self._faults({"fail_next": 4, "fail_status": 503})),
             ("erp-429", 45, lambda: self._faults({"rate_limit_next": 2, "retry_after": 3})),
             ("erp-slow", 65, lambda: self._faults({"timeout_next": 1, "timeout_seconds": 12})),
+            *self.extra,
         ):
             if elapsed >= at and name not in self.done:
                 self.done.add(name)
                 say(f"chaos: {name}")
-                action()
+                try:
+                    action()
+                except Exception as exc:  # a simulator may be restarting: the demo goes on
+                    say(f"chaos {name} skipped: {type(exc).__name__}: {exc}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -383,6 +393,11 @@ def main(argv: list[str] | None = None) -> int:
     embedded = not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
     say("starting engines" + (" (embedded PostgreSQL/Redis)" if embedded else " (external)"))
     ensure_engines()
+    import django
+
+    django.setup()
+    from controltower.demo import estate
+
     log_dir = data_dir() / "demo"
     log_dir.mkdir(parents=True, exist_ok=True)
 
@@ -391,6 +406,10 @@ def main(argv: list[str] | None = None) -> int:
     woo_port = port_or_free(8102)
     erp_url = f"http://127.0.0.1:{erp_port}"
     woo_url = f"http://127.0.0.1:{woo_port}"
+    sim_urls = {
+        name: f"http://127.0.0.1:{port_or_free(default)}"
+        for name, (_module, default, _auth) in estate.SIMULATORS.items()
+    }
     web_url = f"http://127.0.0.1:{web_port}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     sup = Supervisor(log_dir, env)
@@ -426,12 +445,16 @@ def main(argv: list[str] | None = None) -> int:
                 PASSWORD,
                 "--catalog-out",
                 str(catalog),
+                *estate.seed_args(sim_urls),
             ],
         )
         sup.start(
             "erp-simulator",
             [py, "-m", "integrations.erp.simulator", "--port", str(erp_port), "--token", ERP_TOKEN],
         )
+        for name, (module, _default, auth) in estate.SIMULATORS.items():
+            port = sim_urls[name].rsplit(":", 1)[1]
+            sup.start(name, [py, "-m", module, "--port", port, *auth])
         sup.start(
             "woocommerce-simulator",
             [
@@ -494,6 +517,9 @@ def main(argv: list[str] | None = None) -> int:
         wait_http(f"{erp_url}/_sim/health")
         wait_http(f"{woo_url}/_sim/health")
         wait_http(f"{web_url}/accounts/login/")
+        for url in sim_urls.values():
+            wait_http(f"{url}/_sim/health")
+        estate.register_webhooks(sim_urls, erp_url, web_url)
         hooks = woo_request(woo_url, "GET", "/wp-json/wc/v3/webhooks")
         delivery_url = f"{web_url}/hooks/woocommerce/woo-web/"
         for topic in ("order.created", "order.updated", "order.deleted", "order.restored"):
@@ -512,21 +538,28 @@ def main(argv: list[str] | None = None) -> int:
                 )
         woo_request(woo_url, "POST", "/_sim/rate", {"rate": args.rate})
 
-        import django
-
-        django.setup()
         print(flush=True)
         say(f"Control Tower is up: {web_url}/")
         for username, role in USERS:
             say(f"  log in as {username:<8} / {PASSWORD}  ({role})")
         say(f"  API docs {web_url}/api/docs/ · WooCommerce simulator {woo_url} · ERP {erp_url}")
+        gateway_url, wms_url, ledger_url = sim_urls.values()
+        say(f"  gateway {gateway_url} · WMS {wms_url} · ledger {ledger_url}")
         say(f"  work queue {web_url}/api/v1/exceptions/?state=open")
         say(f"  backlog {web_url}/api/v1/backlog/")
         say(f"  storefront orders arrive at {args.rate:g}/s · Ctrl-C stops everything")
         if args.chaos:
             say("  chaos is on: a poison order, then ERP 503s, 429s and a slow answer (--no-chaos)")
-        chaos = Chaos(erp_url, web_url) if args.chaos else None
+        chaos = Chaos(erp_url, web_url, estate.estate_chaos(sim_urls)) if args.chaos else None
         store = StoreActivity(woo_url)
+        checkout = estate.Checkout(
+            lambda *a: woo_request(woo_url, *a), sim_urls["gateway-simulator"]
+        )
+        cancellations = estate.Cancellations(erp_url)
+        next_cancel = time.monotonic() + cancellations.every_s
+        say("  each web order is paid at the gateway (card: captured; Klarna: captured as it")
+        say("  ships), released to the warehouse, shipped in one or two parcels, invoiced by the")
+        say("  ERP and posted to the ledger; every ~40 s an order is cancelled at some stage")
         say("  the store trashes an order every ~25 s (watch it arrive as cancelled) and")
         say("  refunds an item of another every ~20 s (watch the Refunds of its order page)")
         started = time.monotonic()
@@ -538,6 +571,19 @@ def main(argv: list[str] | None = None) -> int:
             if chaos is not None:
                 chaos.tick()
             store.tick()
+            with contextlib.suppress(Exception):  # the store may be busy; next tick pays it
+                checkout.tick()
+            if time.monotonic() >= next_cancel:
+                next_cancel += cancellations.every_s
+                from django.db import close_old_connections
+
+                close_old_connections()
+                try:
+                    told = cancellations.run()
+                except Exception as exc:
+                    told = f"cancellation skipped: {type(exc).__name__}: {exc}"
+                if told:
+                    say(told)
             if time.monotonic() >= next_status:
                 from django.db import close_old_connections
 

@@ -37,8 +37,10 @@ from controltower.demo.retailer import (
     DEMO_ACTOR,
     EMAIL_DOMAIN,
     ERP_CONNECTION,
+    GATEWAY_CONNECTION,
     GL_ACCOUNTS,
     GL_MAPPINGS,
+    LEDGER_CONNECTION,
     MAX_ON_HAND,
     PAYMENT_METHODS,
     PEOPLE,
@@ -51,6 +53,7 @@ from controltower.demo.retailer import (
     WEB_CHANNEL,
     WEB_SAFETY_STOCK,
     WEB_VIRTUAL_LOCATION,
+    WMS_CONNECTION,
     WOO_CONNECTION,
     WOO_STATUS_MAP,
     catalog_specs,
@@ -97,6 +100,8 @@ def seed_demo(
     erp_base_url: str,
     erp_token: str,
     password: str,
+    erp_webhook_secret: str = "",
+    systems: dict[str, tuple[str, dict[str, str]]] | None = None,
 ) -> dict[str, int]:
     """Create or bring up to date the Northwind Outfitters demo; returns counts of what it holds.
 
@@ -121,7 +126,11 @@ def seed_demo(
                 "consumer_secret": woo_consumer_secret,
             },
             erp_base_url=erp_base_url,
-            erp_credentials={"token": erp_token},
+            erp_credentials={
+                "token": erp_token,
+                **({"webhook_secret": erp_webhook_secret} if erp_webhook_secret else {}),
+            },
+            systems=systems or {},
         )
         users = _seed_users(password=password)
         history_rows = sum(
@@ -339,12 +348,24 @@ def _seed_connections(
     woo_credentials: dict[str, str],
     erp_base_url: str,
     erp_credentials: dict[str, str],
+    systems: dict[str, tuple[str, dict[str, str]]],
 ) -> int:
-    specs = (
+    """The store and the ERP always; the gateway, warehouse and ledger when ``systems`` names
+    them (kind → (base URL, credentials))."""
+    specs = [
         (WOO_CONNECTION, "WooCommerce — Northwind web store", SystemKind.WOOCOMMERCE, web,
          woo_base_url, woo_credentials),
         (ERP_CONNECTION, "Northwind ERP", SystemKind.ERP, None, erp_base_url, erp_credentials),
-    )  # fmt: skip
+    ]  # fmt: skip
+    names = {
+        SystemKind.PAYMENTS: (GATEWAY_CONNECTION, "Payment gateway (Stripe-shaped)"),
+        SystemKind.WMS: (WMS_CONNECTION, "Northwind warehouse (WMS)"),
+        SystemKind.FINANCE: (LEDGER_CONNECTION, "Northwind general ledger"),
+    }
+    for kind, (slug, display_name) in names.items():
+        if kind.value in systems:
+            base_url, credentials = systems[kind.value]
+            specs.append((slug, display_name, kind, None, base_url, credentials))
     for slug, display_name, kind, channel, base_url, credentials in specs:
         values = {
             "name": display_name,

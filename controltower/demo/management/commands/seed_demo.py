@@ -8,11 +8,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from controltower.demo.seed import catalog_for_woocommerce, seed_demo
 
 logger = logging.getLogger(__name__)
+
+
+def _system(spec: str) -> tuple[str, tuple[str, dict[str, str]]]:
+    head, *pairs = spec.split(",")
+    kind, _, url = head.partition("=")
+    if kind not in ("payments", "wms", "finance") or not url:
+        raise CommandError(f"--system {spec!r}: expected payments|wms|finance=URL,key=value,...")
+    credentials = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+    return kind, (url, credentials)
 
 
 class Command(BaseCommand):
@@ -31,7 +40,18 @@ class Command(BaseCommand):
         parser.add_argument("--erp-url", default="http://127.0.0.1:8101", help="ERP base URL")
         parser.add_argument("--erp-token", default="demo-erp-token", help="ERP API token")
         parser.add_argument(
+            "--erp-webhook-secret", default="", help="secret the ERP signs its webhooks with"
+        )
+        parser.add_argument(
             "--password", default="controltower", help="password for the demo users"
+        )
+        parser.add_argument(
+            "--system",
+            action="append",
+            default=[],
+            metavar="KIND=URL,KEY=VALUE,...",
+            help="also connect a system: payments, wms or finance, its base URL and credentials "
+            "(e.g. wms=http://127.0.0.1:8104,token=wms-secret-token,webhook_secret=s)",
         )
         parser.add_argument(
             "--catalog-out",
@@ -49,7 +69,9 @@ class Command(BaseCommand):
             woo_consumer_secret=options["woo_consumer_secret"],
             erp_base_url=options["erp_url"],
             erp_token=options["erp_token"],
+            erp_webhook_secret=options["erp_webhook_secret"],
             password=options["password"],
+            systems=dict(_system(spec) for spec in options["system"]),
         )
         elapsed = time.monotonic() - started
         width = max(len(key) for key in counts)
