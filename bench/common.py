@@ -180,7 +180,9 @@ def psql(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ..
         return cur.fetchall() if cur.description else []
 
 
-def seed(erp_url: str = "", erp_slug: str = "", erp_token: str = "") -> None:
+def seed(
+    erp_url: str = "", erp_slug: str = "", erp_token: str = "", estate: dict[str, str] | None = None
+) -> None:
     """In a child process with the bench database: channel, mappings, SKUs, the ``woo-bench``
     Connection and, with ``erp_url``, an ERP Connection whose rate limit is out of the way."""
     import django
@@ -222,6 +224,10 @@ def seed(erp_url: str = "", erp_slug: str = "", erp_token: str = "") -> None:
         )
         erp.set_credentials({"token": erp_token})
         erp.save()
+    if estate:  # the lifecycle mode's gateway, WMS and ledger (bench/lifecycle.py)
+        from bench.lifecycle import seed_estate
+
+        seed_estate(estate, erp_slug)
 
 
 # --- processes -----------------------------------------------------------------------------------
@@ -409,14 +415,16 @@ def _clean_redis(log: Callable[[str], None], redis_url: str, queue: str) -> None
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m bench.common seed [--erp-url URL --erp-slug SLUG --erp-token TOKEN]``."""
+    """``python -m bench.common seed [--erp-url URL --erp-slug SLUG --erp-token TOKEN]
+    [--estate JSON]``."""
     parser = argparse.ArgumentParser(description="Seed the bench database (run by run_bench).")
     parser.add_argument("command", choices=["seed"])
     parser.add_argument("--erp-url", default="")
     parser.add_argument("--erp-slug", default="erp-bench")
     parser.add_argument("--erp-token", default="")
+    parser.add_argument("--estate", default="", help="JSON {gateway, wms, ledger: base URL}")
     args = parser.parse_args(argv)
-    seed(args.erp_url, args.erp_slug, args.erp_token)
+    seed(args.erp_url, args.erp_slug, args.erp_token, json.loads(args.estate or "{}"))
     return 0
 
 

@@ -495,22 +495,56 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--keep-climbing", action="store_true", help="run every rate, sustained or not"
     )
+    parser.add_argument(
+        "--mode", choices=["intake", "lifecycle", "both"], default="both", help="(both)"
+    )
+    parser.add_argument(
+        "--lifecycle-rates",
+        type=lambda v: [float(r) for r in v.split(",") if r.strip()],
+        default=[10.0, 20.0, 30.0, 40.0, 50.0, 60.0],
+        help="orders per second in lifecycle mode, one step each (10,20,30,40,50,60)",
+    )
+    parser.add_argument("--erp-slug", default=ERP_SLUG, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``--mode intake`` (the store's webhooks into the ERP), ``lifecycle`` (every order from
+    checkout to posted, bench/lifecycle.py) or ``both``, one after the other on fresh databases:
+    the intake figures first, the lifecycle ones last."""
     args = parse_args(argv)
     from controltower.engines import free_port
 
-    erp_port = free_port()
-    seed = ("--erp-url", f"http://127.0.0.1:{erp_port}", "--erp-slug", ERP_SLUG)
-    return run_bench(
-        log,
-        "e2e",
-        lambda bench: run(args, bench, erp_port),
-        keep=args.keep,
-        seed_args=(*seed, "--erp-token", ERP_TOKEN),
-    )
+    status = 0
+    if args.mode in ("intake", "both"):
+        erp_port = free_port()
+        seed = ("--erp-url", f"http://127.0.0.1:{erp_port}", "--erp-slug", ERP_SLUG)
+        status |= run_bench(
+            log,
+            "e2e",
+            lambda bench: run(args, bench, erp_port),
+            keep=args.keep,
+            seed_args=(*seed, "--erp-token", ERP_TOKEN),
+        )
+    if args.mode in ("lifecycle", "both"):
+        from bench import lifecycle
+
+        erp_port = free_port()
+        ports = {name: free_port() for name in ("gateway", "wms", "ledger")}
+        store = lifecycle.StoreSink()
+        estate = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        estate["store"] = store.url
+        seed = ("--erp-url", f"http://127.0.0.1:{erp_port}", "--erp-slug", args.erp_slug)
+        status |= run_bench(
+            lifecycle.log,
+            "lifecycle",
+            lambda bench: lifecycle.run(args, bench, erp_port, ERP_TOKEN, ports),
+            keep=args.keep,
+            seed_args=(*seed, "--erp-token", ERP_TOKEN, "--estate", json.dumps(estate)),
+        )
+        lifecycle.log(f"the store's side received {dict(store.calls)}")
+        store.close()
+    return status
 
 
 def start_stack(
