@@ -87,6 +87,7 @@ def post_one_batch(connection: Connection, *, size: int = BATCH_SIZE) -> str | N
                 correlation_id=correlation_id,
                 subject_type=SUBJECT_TYPE,
                 subject_id=ref,
+                also_for=sorted({str(entry.correlation_id) for entry in entries}),
             )
         record_entries_sent(entries, batch_reference=ref)
     logger.info("journal batch %s: %d entries to %s", ref, len(entries), connection.slug)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -119,6 +121,9 @@ class OutboundMessage(models.Model):
 
     connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="outbound")
     correlation_id = models.UUIDField(db_index=True)
+    # A message that serves many business transactions at once (a ledger batch of many orders'
+    # entries) is traced under each of them as well as under its own correlation id.
+    also_for = ArrayField(models.UUIDField(), blank=True, default=list)
     kind = models.CharField(max_length=64)  # registered by its connector (registry.deliverer)
     idempotency_key = models.CharField(max_length=191, unique=True)
     subject_type = models.CharField(max_length=64, blank=True, default="")
@@ -151,6 +156,7 @@ class OutboundMessage(models.Model):
                 name="integrations_outbound_due",
             ),
             models.Index(fields=["subject_type", "subject_id"], name="integrations_outbound_subj"),
+            GinIndex(fields=["also_for"], name="integrations_outbound_also"),
         ]
 
     def __str__(self) -> str:

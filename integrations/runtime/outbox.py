@@ -54,14 +54,17 @@ def enqueue_outbound(
     subject_type: str = "",
     subject_id: str = "",
     max_attempts: int | None = None,
+    also_for: list[Any] | None = None,
 ) -> bool:
-    """Add a message to the outbox in the caller's transaction; False if the key exists already."""
+    """Add a message to the outbox in the caller's transaction; False if the key exists already.
+    ``also_for``: the other transactions' correlation ids it serves (a batch), for the trace."""
     message = OutboundMessage(
         connection=connection,
         kind=kind,
         idempotency_key=idempotency_key,
         payload=payload,
         correlation_id=correlation_id,
+        also_for=list(also_for or []),
         subject_type=subject_type,
         subject_id=subject_id,
         max_attempts=max_attempts or registry.policy_for(kind).max_attempts,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from django.db.models import Q
+
 from controltower.core.trace import TraceEntry, register_source
 from integrations.runtime.models import InboundEvent, MessageAction, OutboundMessage
 
@@ -34,7 +36,9 @@ def runtime_entries(correlation_id: str) -> list[TraceEntry]:
             )
         )
     messages = (
-        OutboundMessage.objects.filter(correlation_id=correlation_id)
+        OutboundMessage.objects.filter(
+            Q(correlation_id=correlation_id) | Q(also_for__contains=[correlation_id])
+        )
         .select_related("connection")
         .prefetch_related("attempt_log")
     )
