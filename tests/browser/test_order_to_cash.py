@@ -14,29 +14,18 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from controltower.catalog.choices import CaptureMode, SystemKind
-from controltower.catalog.models import PaymentMethod
-from controltower.core.writepath import service_scope
-from controltower.finance.choices import AccountType, PostingEvent
-from controltower.finance.models import FiscalPeriod, GLAccount, GLMapping
+from controltower.catalog.choices import SystemKind
 from controltower.orders.models import Order
 from controltower.payments.services import order_reference
 from integrations.runtime.models import Connection
 from tests.browser.test_ops_orders import log_in
 from tests.conftest import wait_for
+from tests.factories import lifecycle
 from tests.factories.catalog import SKUFactory
 from tests.factories.integrations import ERP_TOKEN, erp_connection, woo_connection
 from tests.factories.woocommerce import body_of, webhook_headers, woo_order
 
 SECRETS = {"payments": "whsec-gw", "wms": "whsec-wms", "erp": "whsec-erp"}
-CHART = {
-    PostingEvent.GROSS_SALES: ("4000", AccountType.REVENUE),
-    PostingEvent.DISCOUNTS: ("4100", AccountType.REVENUE),
-    PostingEvent.SHIPPING_REVENUE: ("4200", AccountType.REVENUE),
-    PostingEvent.TAX_PAYABLE: ("2100", AccountType.LIABILITY),
-    PostingEvent.PAYMENT_CLEARING: ("1100", AccountType.ASSET),
-    PostingEvent.GATEWAY_FEES: ("6100", AccountType.EXPENSE),
-}
 
 
 @pytest.fixture
@@ -72,15 +61,10 @@ def connect(kind: str, slug: str, base_url: str, credentials: dict[str, Any]) ->
 
 
 def books() -> None:
-    with service_scope():
-        for event, (code, kind) in CHART.items():
-            account = GLAccount.objects.create(code=code, name=f"Account {code}", type=kind)
-            GLMapping.objects.create(event=event, account=account)
-        year = date.today().year
-        FiscalPeriod.objects.create(starts_on=date(year, 1, 1), ends_on=date(year, 12, 31))
-        PaymentMethod.objects.create(
-            code="stripe", name="Card", capture_mode=CaptureMode.AT_CHECKOUT
-        )
+    """The demo chart, mapped for every tax code and method, this year open; cards at checkout."""
+    year = date.today().year
+    lifecycle.books(tax_codes=None, method=None, period=(date(year, 1, 1), date(year, 12, 31)))
+    lifecycle.payment_method("stripe")
 
 
 @pytest.mark.slow

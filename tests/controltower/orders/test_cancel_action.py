@@ -3,68 +3,20 @@ compensations follow, refusals say why and change nothing; other roles are forbi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from decimal import Decimal
-
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from controltower.catalog.models import SKU
-from controltower.core.context import acting_as
 from controltower.orders.choices import OrderEventType, OrderState
 from controltower.orders.models import Order
-from controltower.orders.services import upsert_channel_order
-from controltower.payments.choices import PaymentState, PaymentTransactionType
-from controltower.payments.services import (
-    GatewayPaymentData,
-    GatewayTransactionData,
-    sync_gateway_payment,
-)
-from integrations.woocommerce.translate import translate_order
-from tests.factories.catalog import SKUFactory
-from tests.factories.integrations import web_channel
-from tests.factories.woocommerce import woo_order
+from tests.factories import lifecycle
 
-T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 HTMX = {"HX-Request": "true"}
-
-
-def _place(number: int = 1001, status: str = "processing") -> Order:
-    for code in ("NW-TEE-001-BLK-M", "NW-CAP-002-NAV-OS"):
-        if not SKU.objects.filter(code=code).exists():
-            SKUFactory(code=code)
-    data = translate_order(
-        woo_order(number, status=status, modified=T0), source_system="woocommerce:woo-web"
-    )
-    with acting_as("sync.woocommerce"):
-        return upsert_channel_order(web_channel(), data).order
-
-
-def _capture(order: Order) -> None:
-    amount = order.total_amount
-    with acting_as("sync.payments"):
-        sync_gateway_payment(
-            GatewayPaymentData(
-                source_system="gateway",
-                external_id="pi_1",
-                order_reference=f"{order.channel.code}-{order.number}",
-                state=PaymentState.CAPTURED,
-                currency=order.currency,
-                amount=amount,
-                authorized=amount,
-                captured=amount,
-                refunded=Decimal(0),
-                transactions=[
-                    GatewayTransactionData("cap_1", PaymentTransactionType.CAPTURE, amount, T0)
-                ],
-            )
-        )
 
 
 @pytest.fixture
 def order(db: None) -> Order:
-    return _place()
+    return lifecycle.web_order()
 
 
 def _cancel(client: Client, order: Order, reason: str = "customer called", **kw: object):
@@ -75,7 +27,7 @@ def test_cancel_action_by_ops_cancels_and_records_actor_and_reason(
     client: Client, ops_user: User, order: Order
 ) -> None:
     # given: a paid order (so cancelling asks the gateway for a refund)
-    _capture(order)
+    lifecycle.pay(order, intent="pi_1")
     client.force_login(ops_user)
     # when
     response = _cancel(client, order, follow=True)
@@ -144,7 +96,7 @@ def test_cancel_action_on_a_completed_order_is_refused_with_409(
     client: Client, ops_user: User, db: None
 ) -> None:
     # given: an order the store already completed
-    order = _place(1002, status="completed")
+    order = lifecycle.web_order(1002, status="completed")
     client.force_login(ops_user)
     # when
     response = _cancel(client, order, headers=HTMX)
@@ -162,7 +114,7 @@ def test_cancel_action_refusal_from_the_page_is_a_flash(
     client: Client, ops_user: User, db: None
 ) -> None:
     # given
-    order = _place(1002, status="completed")
+    order = lifecycle.web_order(1002, status="completed")
     client.force_login(ops_user)
     # when
     response = _cancel(client, order, follow=True)

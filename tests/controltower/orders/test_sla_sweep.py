@@ -6,74 +6,24 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 
 import pytest
 from django.conf import settings
 
-from controltower.catalog.models import SKU
 from controltower.core.context import acting_as
 from controltower.core.writepath import service_scope
 from controltower.exceptions.choices import ExceptionState, ExceptionType
 from controltower.exceptions.models import OpsException
 from controltower.exceptions.services import ignore_exception, resolve_exception
-from controltower.fulfilment.services import record_release
 from controltower.orders import tasks
 from controltower.orders.choices import OrderStage, OrderState
 from controltower.orders.models import Order, StageSLA
-from controltower.orders.services import (
-    cancel_order,
-    register_order_in_erp,
-    upsert_channel_order,
-)
+from controltower.orders.services import cancel_order
 from controltower.orders.sla import format_age, sweep_stuck
-from controltower.payments.choices import PaymentState, PaymentTransactionType
-from controltower.payments.services import (
-    GatewayPaymentData,
-    GatewayTransactionData,
-    sync_gateway_payment,
-)
-from integrations.woocommerce.translate import translate_order
-from tests.factories.catalog import SKUFactory
-from tests.factories.integrations import web_channel
-from tests.factories.woocommerce import woo_order
-
-T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+from tests.factories import lifecycle
 
 pytestmark = pytest.mark.django_db
-
-
-def _place(number: int = 1001) -> Order:
-    for code in ("NW-TEE-001-BLK-M", "NW-CAP-002-NAV-OS"):
-        if not SKU.objects.filter(code=code).exists():
-            SKUFactory(code=code)
-    data = translate_order(woo_order(number, modified=T0), source_system="woocommerce:woo-web")
-    with acting_as("sync.woocommerce"):
-        return upsert_channel_order(web_channel(), data).order
-
-
-def _pay(order: Order) -> None:
-    amount = order.total_amount
-    with acting_as("sync.payments"):
-        sync_gateway_payment(
-            GatewayPaymentData(
-                source_system="gateway",
-                external_id=f"pi_{order.pk}",
-                order_reference=f"{order.channel.code}-{order.number}",
-                state=PaymentState.CAPTURED,
-                currency=order.currency,
-                amount=amount,
-                authorized=amount,
-                captured=amount,
-                refunded=Decimal(0),
-                transactions=[
-                    GatewayTransactionData(
-                        f"cap_{order.pk}", PaymentTransactionType.CAPTURE, amount, T0
-                    )
-                ],
-            )
-        )
 
 
 def _sla(stage: str, minutes: int, *, enabled: bool = True) -> StageSLA:
@@ -93,11 +43,7 @@ def _stuck(order: Order) -> list[OpsException]:
 
 def test_sweep_opens_one_exception_naming_stage_system_age_and_sla() -> None:
     # given: an order released to the warehouse, and the released SLA of an hour
-    order = _place()
-    _pay(order)
-    register_order_in_erp(order.pk, erp_reference="SO-1", connection="erp")
-    with acting_as("sync.wms"):
-        record_release(Order.objects.get(pk=order.pk), reference="REL-1", connection="wms")
+    order = lifecycle.take_to(lifecycle.web_order(), "released")
     _sla(OrderStage.RELEASED, 60)
     # when the sweep runs 2 h 5 min after it entered the stage
     result = sweep_stuck(now=_later(order, hours=2, minutes=5))
@@ -115,7 +61,7 @@ def test_sweep_opens_one_exception_naming_stage_system_age_and_sla() -> None:
 
 def test_sweep_leaves_orders_within_their_sla_alone() -> None:
     # given
-    order = _place()
+    order = lifecycle.web_order()
     _sla(OrderStage.ACCEPTED, 60)
     # when: 59 minutes in the stage
     result = sweep_stuck(now=_later(order, minutes=59))
@@ -125,7 +71,7 @@ def test_sweep_leaves_orders_within_their_sla_alone() -> None:
 
 def test_sweep_run_twice_opens_nothing_new() -> None:
     # given
-    order = _place()
+    order = lifecycle.web_order()
     _sla(OrderStage.ACCEPTED, 30)
     first = sweep_stuck(now=_later(order, minutes=45))
     # when
@@ -139,11 +85,11 @@ def test_sweep_run_twice_opens_nothing_new() -> None:
 
 def test_sweep_exception_closes_when_the_order_moves_on() -> None:
     # given: a stuck order waiting on the gateway
-    order = _place()
+    order = lifecycle.web_order()
     _sla(OrderStage.ACCEPTED, 30)
     sweep_stuck(now=_later(order, minutes=45))
     # when the gateway captures the payment (a real domain step) and the sweep runs again
-    _pay(order)
+    lifecycle.pay(order)
     result = sweep_stuck(now=_later(order, minutes=45))
     # then the exception was resolved by the stage change, and nothing reopened
     [exception] = _stuck(order)
@@ -156,7 +102,7 @@ def test_sweep_exception_closes_when_the_order_moves_on() -> None:
 
 def test_sweep_closes_the_exception_of_a_cancelled_order(ops_user: object) -> None:
     # given: a stuck order, cancelled afterwards (it leaves the stage for good)
-    order = _place()
+    order = lifecycle.web_order()
     _sla(OrderStage.ACCEPTED, 30)
     sweep_stuck(now=_later(order, minutes=45))
     cancel_order(order, actor=ops_user, reason="customer called")
@@ -170,7 +116,7 @@ def test_sweep_closes_the_exception_of_a_cancelled_order(ops_user: object) -> No
 
 def test_sweep_raised_sla_closes_the_exception() -> None:
     # given
-    order = _place()
+    order = lifecycle.web_order()
     sla = _sla(OrderStage.ACCEPTED, 30)
     now = _later(order, minutes=45)
     sweep_stuck(now=now)
@@ -187,7 +133,7 @@ def test_sweep_raised_sla_closes_the_exception() -> None:
 
 def test_sweep_disabled_sla_opens_nothing_and_closes_what_it_opened() -> None:
     # given: a disabled SLA the order is far past
-    order = _place()
+    order = lifecycle.web_order()
     sla = _sla(OrderStage.ACCEPTED, 30, enabled=False)
     now = _later(order, hours=5)
     # when
@@ -210,7 +156,7 @@ def test_sweep_does_not_reopen_what_a_person_ignored_but_reopens_a_resolved_one(
     ops_user: object,
 ) -> None:
     # given: two stuck orders; ops ignore one exception and resolve the other
-    ignored_order, resolved_order = _place(1001), _place(1002)
+    ignored_order, resolved_order = lifecycle.web_order(1001), lifecycle.web_order(1002)
     _sla(OrderStage.ACCEPTED, 30)
     now = _later(resolved_order, hours=1)
     sweep_stuck(now=now)
@@ -232,7 +178,7 @@ def test_sweep_queries_do_not_grow_with_the_orders_already_stuck(
     django_assert_max_num_queries: object,
 ) -> None:
     # given: ten orders stuck and already reported
-    orders = [_place(n) for n in range(3001, 3011)]
+    orders = [lifecycle.web_order(n) for n in range(3001, 3011)]
     _sla(OrderStage.ACCEPTED, 30)
     _sla(OrderStage.RELEASED, 60)
     now = _later(orders[-1], hours=1)
@@ -246,7 +192,7 @@ def test_sweep_queries_do_not_grow_with_the_orders_already_stuck(
 
 def test_sweep_task_runs_as_the_sla_service_user_on_a_one_minute_beat() -> None:
     # given: an order that entered its stage two hours ago
-    order = _place()
+    order = lifecycle.web_order()
     with service_scope():  # a fixture, built as the domain would have left it
         order.stage_changed_at = order.stage_changed_at - timedelta(hours=2)
         order.save(update_fields=["stage_changed_at"])

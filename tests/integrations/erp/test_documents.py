@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,97 +13,32 @@ import httpx
 import pytest
 from django.test import Client
 
-from controltower.core.context import acting_as
 from controltower.exceptions.models import OpsException
 from controltower.finance.models import CreditMemo, Invoice
 from controltower.fulfilment.models import Shipment
-from controltower.fulfilment.services import (
-    ShipmentData,
-    ShipmentLineData,
-    record_release,
-    record_shipment,
-)
 from controltower.orders.choices import InvoicingStatus, OrderState
 from controltower.orders.models import Order
-from controltower.orders.services import upsert_channel_order
-from controltower.payments.choices import PaymentState, PaymentTransactionType
-from controltower.payments.services import (
-    GatewayPaymentData,
-    GatewayTransactionData,
-    sync_gateway_payment,
-)
 from integrations.erp.adapter import SALES_ORDER_CANCEL
 from integrations.erp.shipments import SHIPMENT_CONFIRM
 from integrations.runtime.inbox import claim_inbound, process_inbound_event
 from integrations.runtime.models import InboundEvent, OutboundMessage
 from integrations.runtime.outbox import claim_outbound, deliver_outbound_message
 from integrations.simkit import signature_header
-from integrations.woocommerce.translate import translate_order
 from tests.conftest import wait_for
-from tests.factories.catalog import SKUFactory
-from tests.factories.integrations import erp_connection, web_channel, woo_connection
-from tests.factories.woocommerce import woo_order
+from tests.factories import lifecycle
+from tests.factories.integrations import erp_connection, woo_connection
 
-T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 SECRET = "whsec-erp"
 URL = "/hooks/erp/erp-main/"
-TEE, CAP = "NW-TEE-001-BLK-M", "NW-CAP-002-NAV-OS"
-
-
-def _order(number: int = 1001) -> Order:
-    SKUFactory(code=TEE)
-    SKUFactory(code=CAP)
-    data = translate_order(woo_order(number, modified=T0), source_system="woocommerce:woo-web")
-    with acting_as("sync.woocommerce"):
-        return upsert_channel_order(web_channel(), data).order
 
 
 def _registered_paid(order: Order, erp_reference: str = "SO-000001") -> Order:
-    from controltower.orders.services import register_order_in_erp
-
-    with acting_as("sync.payments"):
-        amount = order.total_amount
-        sync_gateway_payment(
-            GatewayPaymentData(
-                source_system="gateway",
-                external_id=f"pi_{order.pk}",
-                order_reference=f"{order.channel.code}-{order.number}",
-                state=PaymentState.CAPTURED,
-                currency=order.currency,
-                amount=amount,
-                authorized=amount,
-                captured=amount,
-                refunded=Decimal(0),
-                transactions=[
-                    GatewayTransactionData(
-                        f"ch_{order.pk}", PaymentTransactionType.CAPTURE, amount, T0
-                    )
-                ],
-            )
-        )
-    register_order_in_erp(order.pk, erp_reference=erp_reference, connection="erp-main")
-    order.refresh_from_db()
-    return order
+    return lifecycle.register(lifecycle.pay(order), erp_reference, connection="erp-main")
 
 
-def _ship_all(order: Order, ref: str = "SHP-1") -> Shipment:
-    with acting_as("sync.wms"):
-        record_release(order, reference="REL-1", connection="wms")
-        shipment = record_shipment(
-            order,
-            ShipmentData(
-                source_system="wms",
-                external_id=ref,
-                release_reference="REL-1",
-                carrier="DHL",
-                tracking_number="JVGL0001",
-                shipped_at=T0,
-                lines=[
-                    ShipmentLineData(line.line_number, line.sku_code, line.quantity)
-                    for line in order.lines.all()
-                ],
-            ),
-        )
+def _ship_all(order: Order) -> Shipment:
+    released = lifecycle.release(order, "REL-1")
+    shipment = lifecycle.ship(released, "SHP-1", tracking="JVGL0001")
     assert shipment is not None
     return shipment
 
@@ -185,7 +119,7 @@ def erp(db: None) -> Any:
 def test_an_invoice_issued_by_the_erp_becomes_an_invoice_and_moves_the_order(
     client: Client, erp: Any
 ) -> None:
-    order = _registered_paid(_order())
+    order = _registered_paid(lifecycle.web_order())
     _ship_all(order)
     response = _send(client, "invoice.issued", _invoice(order))
     assert response.status_code == 200, response.content
@@ -206,7 +140,7 @@ def test_an_invoice_issued_by_the_erp_becomes_an_invoice_and_moves_the_order(
 def test_an_invoice_before_the_shipment_waits_and_applies_once_shipped(
     client: Client, erp: Any
 ) -> None:
-    order = _registered_paid(_order())
+    order = _registered_paid(lifecycle.web_order())
     _send(client, "invoice.issued", _invoice(order))
     _drain_inbox()
     event = InboundEvent.objects.get()
@@ -224,7 +158,7 @@ def test_an_invoice_before_the_shipment_waits_and_applies_once_shipped(
 def test_an_invoice_that_does_not_add_up_is_refused_with_an_exception(
     client: Client, erp: Any
 ) -> None:
-    order = _registered_paid(_order())
+    order = _registered_paid(lifecycle.web_order())
     _ship_all(order)
     _send(client, "invoice.issued", _invoice(order, total="9999.00"))
     _drain_inbox()
@@ -251,7 +185,7 @@ def test_an_invoice_that_does_not_add_up_is_refused_with_an_exception(
 def test_hostile_invoices_are_dead_lettered_with_a_clear_error_and_apply_nothing(
     client: Client, erp: Any, change: dict[str, Any], told: str
 ) -> None:
-    order = _registered_paid(_order())
+    order = _registered_paid(lifecycle.web_order())
     _ship_all(order)
     assert _send(client, "invoice.issued", _invoice(order, **change)).status_code == 200
     _drain_inbox()
@@ -264,7 +198,7 @@ def test_hostile_invoices_are_dead_lettered_with_a_clear_error_and_apply_nothing
 
 @pytest.mark.django_db
 def test_signatures_are_checked_and_unknown_events_refused(client: Client, erp: Any) -> None:
-    order = _registered_paid(_order())
+    order = _registered_paid(lifecycle.web_order())
     _ship_all(order)
     stale = _send(client, "invoice.issued", _invoice(order), age_s=600)
     assert stale.status_code == 401 and "ERP-Signature" in stale.json()["detail"]
@@ -279,7 +213,7 @@ def test_signatures_are_checked_and_unknown_events_refused(client: Client, erp: 
 
 @pytest.mark.django_db
 def test_a_credit_memo_is_recorded_against_its_invoice(client: Client, erp: Any) -> None:
-    order = _registered_paid(_order())
+    order = _registered_paid(lifecycle.web_order())
     _ship_all(order)
     _send(client, "invoice.issued", _invoice(order))
     line = order.lines.order_by("line_number").first()
@@ -322,7 +256,7 @@ def test_the_erp_cancelling_an_order_cancels_it_here_tells_the_store_not_the_erp
     client: Client, erp: Any
 ) -> None:
     woo_connection()
-    order = _registered_paid(_order())
+    order = _registered_paid(lifecycle.web_order())
     obj = {
         "id": order.erp_reference,
         "object": "sales_order",
@@ -351,7 +285,7 @@ def test_shipment_confirmed_to_the_erp_simulator_comes_back_as_an_invoice(
         f"{erp_simulator.url}/_sim/webhook_endpoints",
         json={"url": f"{web_server.url}{URL}", "secret": SECRET},
     ).raise_for_status()
-    order = _order()
+    order = lifecycle.web_order()
     from integrations.erp.adapter import queue_sales_order
 
     queue_sales_order(order)

@@ -5,7 +5,7 @@ balanced entries in bulk for the batching tests."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -13,52 +13,15 @@ import httpx
 import pytest
 
 from controltower.catalog.choices import SystemKind
-from controltower.catalog.models import SKU
-from controltower.core.context import acting_as
 from controltower.core.writepath import service_scope
-from controltower.finance.choices import AccountType, PeriodStatus
-from controltower.finance.models import (
-    FiscalPeriod,
-    GLAccount,
-    GLMapping,
-    JournalEntry,
-    JournalLine,
-)
-from controltower.finance.services import DocumentData, DocumentLineData, record_invoice
-from controltower.fulfilment.services import (
-    ShipmentData,
-    ShipmentLineData,
-    record_release,
-    record_shipment,
-)
-from controltower.orders.models import Order
-from controltower.orders.services import register_order_in_erp, upsert_channel_order
-from controltower.payments.choices import PaymentState, PaymentTransactionType
-from controltower.payments.services import (
-    GatewayPaymentData,
-    GatewayTransactionData,
-    sync_gateway_payment,
-)
+from controltower.finance.choices import PeriodStatus
+from controltower.finance.models import FiscalPeriod, GLAccount, JournalEntry, JournalLine
 from integrations.ledger.simulator import LedgerSimulator
 from integrations.runtime.models import Connection
-from integrations.woocommerce.translate import translate_order
-from tests.factories.catalog import SKUFactory
-from tests.factories.integrations import web_channel
-from tests.factories.woocommerce import woo_order
+from tests.factories import lifecycle
 
 LEDGER_TOKEN = "test-ledger-token"
-T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 NOVEMBER = (date(2026, 11, 1), date(2026, 11, 30))
-TEE, CAP = "NW-TEE-001-BLK-M", "NW-CAP-002-NAV-OS"
-# The demo chart's codes (controltower/demo/retailer.py), which the simulator also seeds.
-MAPPINGS = {
-    "gross_sales": ("4000", AccountType.REVENUE),
-    "discounts": ("4100", AccountType.REVENUE),
-    "shipping_revenue": ("4200", AccountType.REVENUE),
-    "tax_payable": ("2100", AccountType.LIABILITY),
-    "payment_clearing": ("1100", AccountType.ASSET),
-    "gateway_fees": ("6100", AccountType.EXPENSE),
-}
 
 
 @pytest.fixture
@@ -92,120 +55,22 @@ def ledger_connection(*, base_url: str, slug: str = "ledger-main", **extra: Any)
     return connection
 
 
-def books(*, period_status: str = PeriodStatus.OPEN) -> None:
-    """The posting rules on the demo chart and an open November 2026."""
-    with service_scope():
-        for event, (code, kind) in MAPPINGS.items():
-            account, _ = GLAccount.objects.get_or_create(
-                code=code, defaults={"name": code, "type": kind}
-            )
-            GLMapping.objects.get_or_create(event=event, defaults={"account": account})
-        FiscalPeriod.objects.get_or_create(
-            legal_entity="default",
-            starts_on=NOVEMBER[0],
-            defaults={"ends_on": NOVEMBER[1], "status": period_status},
-        )
+def books(*, period_status: str = PeriodStatus.OPEN) -> FiscalPeriod:
+    """The posting rules on the demo chart and November 2026 (open unless told)."""
+    return lifecycle.books(period=NOVEMBER, period_status=period_status)
 
 
 def sales_entry(number: int = 1001) -> JournalEntry:
     """An order taken all the way to its sales entry by the domain services: captured with a
     0.50 fee, registered, released, shipped and invoiced; the entry is queued for the ledger."""
-    for code in (TEE, CAP):
-        if not SKU.objects.filter(code=code).exists():
-            SKUFactory(code=code)
     books()
-    channel = web_channel()
-    data = translate_order(woo_order(number, modified=T0), source_system="woocommerce:woo-web")
-    with acting_as("sync.woocommerce"):
-        order = upsert_channel_order(channel, data).order
-    with acting_as("sync.payments"):
-        sync_gateway_payment(
-            GatewayPaymentData(
-                source_system="gateway",
-                external_id=f"pi_{number}",
-                order_reference=f"{order.channel.code}-{order.number}",
-                state=PaymentState.CAPTURED,
-                currency=order.currency,
-                amount=order.total_amount,
-                authorized=order.total_amount,
-                captured=order.total_amount,
-                refunded=Decimal(0),
-                transactions=[
-                    GatewayTransactionData(
-                        f"cap_{number}",
-                        PaymentTransactionType.CAPTURE,
-                        order.total_amount,
-                        T0,
-                        fee=Decimal("0.50"),
-                    )
-                ],
-            )
-        )
-    register_order_in_erp(order.pk, erp_reference=f"SO-{number}", connection="erp")
-    order.refresh_from_db()
-    with acting_as("sync.wms"):
-        record_release(order, reference=f"REL-{number}", connection="wms")
-        record_shipment(
-            order,
-            ShipmentData(
-                source_system="wms",
-                external_id=f"SHP-{number}",
-                release_reference=f"REL-{number}",
-                carrier="DHL",
-                tracking_number=f"JVGL{number}",
-                shipped_at=T0,
-                lines=[
-                    ShipmentLineData(line.line_number, line.sku_code, line.quantity)
-                    for line in order.lines.all()
-                ],
-            ),
-        )
-    with acting_as("sync.erp"):
-        _invoice(order, f"INV-{number}")
+    order = lifecycle.take_to(lifecycle.web_order(number), "invoiced", fee=lifecycle.FEE)
     return JournalEntry.objects.get(order=order)
-
-
-def _invoice(order: Order, ref: str) -> None:
-    lines = [
-        DocumentLineData(
-            line.line_number,
-            line.sku_code,
-            line.quantity,
-            line.unit_price_amount,
-            line.discount_amount,
-            line.total_amount,
-            line.tax_amount,
-            "STD",
-            line.total_amount + line.tax_amount,
-        )
-        for line in order.lines.all()
-    ]
-    ship_tax = order.tax_amount - sum((x.tax for x in lines), Decimal(0))
-    net = sum((x.net for x in lines), Decimal(0)) + order.shipping_amount
-    tax = sum((x.tax for x in lines), Decimal(0)) + ship_tax
-    record_invoice(
-        order,
-        DocumentData(
-            source_system="erp",
-            external_id=ref,
-            number=ref,
-            currency=order.currency,
-            net_total=net,
-            tax_total=tax,
-            total=net + tax,
-            issued_at=T0,
-            lines=lines,
-            shipping_net=order.shipping_amount,
-            shipping_tax=ship_tax,
-            shipping_tax_code="STD",
-        ),
-    )
 
 
 def plain_entries(count: int, *, amount: Decimal = Decimal("10.00")) -> list[JournalEntry]:
     """``count`` queued, balanced entries without an order (Dr 1100 / Cr 4000), as a fixture."""
-    books()
-    period = FiscalPeriod.objects.get(legal_entity="default", starts_on=NOVEMBER[0])
+    period = books()
     clearing = GLAccount.objects.get(code="1100")
     sales = GLAccount.objects.get(code="4000")
     entries = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -13,23 +12,17 @@ import pytest
 from django.test import Client
 
 from controltower.catalog.choices import SystemKind
-from controltower.core.context import acting_as
 from controltower.orders.models import Order
-from controltower.orders.services import upsert_channel_order
 from integrations.payments.simulator import PaymentsSimulator
 from integrations.runtime.inbox import claim_inbound, process_inbound_event
 from integrations.runtime.models import Connection, InboundEvent
 from integrations.runtime.signing import signature_header
-from integrations.woocommerce.translate import translate_order
-from tests.factories.catalog import SKUFactory
-from tests.factories.integrations import web_channel
-from tests.factories.woocommerce import woo_order
+from tests.factories import lifecycle
 
 SECRET_KEY = "sk_test_sim"
 WEBHOOK_SECRET = "whsec_test_gateway"
 SLUG = "gw"
 HOOK = f"/hooks/payments/{SLUG}/"
-T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 ORDER_TOTAL_MINOR = 7077  # woo_order(1001): 2 x 19.95 + 14.50 + 21% tax + 4.95 shipping
 AUTH = {"Authorization": f"Bearer {SECRET_KEY}"}
 
@@ -58,11 +51,7 @@ def gateway_connection(*, base_url: str, secrets: list[str] | None = None, **ext
 @pytest.fixture
 def order(db: None) -> Order:
     """Web order 1001 (70.77 EUR), as the storefront delivered it."""
-    SKUFactory(code="NW-TEE-001-BLK-M")
-    SKUFactory(code="NW-CAP-002-NAV-OS")
-    data = translate_order(woo_order(1001, modified=T0), source_system="woocommerce:woo-web")
-    with acting_as("sync.woocommerce"):
-        return upsert_channel_order(web_channel(), data).order
+    return lifecycle.web_order()
 
 
 def checkout(sim: PaymentsSimulator, **changes: Any) -> dict[str, Any]:

@@ -10,22 +10,13 @@ import pytest
 from django.test import Client
 
 from controltower.catalog.choices import CaptureMode
-from controltower.catalog.models import PaymentMethod
-from controltower.core.context import acting_as
-from controltower.core.writepath import service_scope
-from controltower.fulfilment.services import (
-    ShipmentData,
-    ShipmentLineData,
-    record_release,
-    record_shipment,
-)
 from controltower.orders.choices import PaymentStatus
 from controltower.orders.models import Order
-from controltower.orders.services import register_order_in_erp
 from controltower.payments.models import Payment
 from integrations.payments.adapter import INTENT_CAPTURE
 from integrations.runtime.models import OutboundMessage
 from integrations.runtime.outbox import claim_outbound, deliver_outbound_message
+from tests.factories import lifecycle
 from tests.integrations.payments.conftest import (
     ORDER_TOTAL_MINOR,
     checkout,
@@ -37,20 +28,7 @@ from tests.integrations.payments.conftest import (
 
 def _ship(order: Order, ref: str, line_number: int) -> None:
     line = order.lines.get(line_number=line_number)
-    with acting_as("sync.wms"):
-        shipped = record_shipment(
-            order,
-            ShipmentData(
-                source_system="wms",
-                external_id=ref,
-                release_reference="REL-1",
-                carrier="DHL",
-                tracking_number=f"T-{ref}",
-                shipped_at=order.placed_at,
-                lines=[ShipmentLineData(line.line_number, line.sku_code, line.quantity)],
-            ),
-        )
-    assert shipped is not None
+    assert lifecycle.ship(order, ref, {line_number: line.quantity}) is not None
 
 
 def _deliver_captures() -> list[OutboundMessage]:
@@ -64,10 +42,9 @@ def test_each_parcel_captures_what_it_shipped_and_the_last_the_rest(
     client: Client, gateway, order: Order
 ) -> None:
     # given: a method captured at shipment, an authorization at the gateway for the order
-    with service_scope():
-        PaymentMethod.objects.create(
-            code=order.payment_method, name="Pay later", capture_mode=CaptureMode.AT_SHIPMENT
-        )
+    lifecycle.payment_method(
+        order.payment_method, capture_mode=CaptureMode.AT_SHIPMENT, name="Pay later"
+    )
     gateway_connection(base_url=gateway.url)
     intent = checkout(gateway, correlation_id=str(order.correlation_id), capture_method="manual")
     seen: list[str] = []
@@ -75,10 +52,7 @@ def test_each_parcel_captures_what_it_shipped_and_the_last_the_rest(
     drain()
     order.refresh_from_db()
     assert order.payment_status == PaymentStatus.AUTHORIZED
-    register_order_in_erp(order.pk, erp_reference="SO-1", connection="erp")
-    order.refresh_from_db()
-    with acting_as("sync.wms"):
-        record_release(order, reference="REL-1", connection="wms")
+    order = lifecycle.release(lifecycle.register(order, "SO-1"), "REL-1")
     numbers = sorted(order.lines.values_list("line_number", flat=True))
     assert len(numbers) >= 2
     # when: the first parcel ships

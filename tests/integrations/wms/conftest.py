@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -15,29 +13,15 @@ import pytest
 from django.test import Client
 
 from controltower.catalog.choices import SystemKind
-from controltower.core.context import acting_as
-from controltower.fulfilment.services import record_release
 from controltower.orders.models import Order
-from controltower.orders.services import register_order_in_erp, upsert_channel_order
-from controltower.payments.choices import PaymentState, PaymentTransactionType
-from controltower.payments.services import (
-    GatewayPaymentData,
-    GatewayTransactionData,
-    sync_gateway_payment,
-)
 from integrations.runtime.models import Connection
 from integrations.runtime.signing import signature_header
-from integrations.woocommerce.translate import translate_order
-from tests.factories.catalog import SKUFactory
-from tests.factories.integrations import web_channel
-from tests.factories.woocommerce import woo_order
+from tests.factories import lifecycle
 
 WMS_TOKEN = "test-wms-token"
 WMS_SECRET = "whsec_wms_test"
 SLUG = "wms-main"
 HOOK = f"/hooks/wms/{SLUG}/"
-TEE, CAP = "NW-TEE-001-BLK-M", "NW-CAP-002-NAV-OS"
-T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 # The simulator moves nothing by itself unless a test asks it to.
 MANUAL = {"auto_progress": False}
 
@@ -58,45 +42,17 @@ def wms_connection(
 
 def make_order(number: int = 1001) -> Order:
     """A web order for 2 tees and 1 cap, accepted as the storefront connector would."""
-    SKUFactory(code=TEE)
-    SKUFactory(code=CAP)
-    data = translate_order(woo_order(number, modified=T0), source_system="woocommerce:woo-web")
-    with acting_as("sync.woocommerce"):
-        return upsert_channel_order(web_channel(), data).order
+    return lifecycle.web_order(number)
 
 
 def make_release_ready(order: Order) -> Order:
     """Money captured at the gateway and the order registered in the ERP: the domain announces
     ``order_release_ready`` (and the WMS connector queues the release)."""
-    amount = order.total_amount
-    with acting_as("sync.payments"):
-        sync_gateway_payment(
-            GatewayPaymentData(
-                source_system="gateway",
-                external_id=f"pi_{order.number}",
-                order_reference=f"{order.channel.code}-{order.number}",
-                state=PaymentState.CAPTURED,
-                currency=order.currency,
-                amount=amount,
-                authorized=amount,
-                captured=amount,
-                refunded=Decimal(0),
-                transactions=[
-                    GatewayTransactionData(
-                        f"cap_{order.number}", PaymentTransactionType.CAPTURE, amount, T0
-                    )
-                ],
-            )
-        )
-    with acting_as("sync.erp"):
-        register_order_in_erp(order.pk, erp_reference=f"SO-{order.number}", connection="erp")
-    order.refresh_from_db()
-    return order
+    return lifecycle.take_to(order, "registered")
 
 
 def release(order: Order, reference: str = "REL-000001") -> Order:
-    with acting_as("sync.wms"):
-        return record_release(order, reference=reference, connection=SLUG)
+    return lifecycle.release(order, reference, connection=SLUG)
 
 
 # --- what the warehouse sends --------------------------------------------------------------------
