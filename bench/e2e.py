@@ -504,6 +504,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[10.0, 20.0, 30.0, 40.0, 50.0, 60.0],
         help="orders per second in lifecycle mode, one step each (10,20,30,40,50,60)",
     )
+    parser.add_argument(
+        "--inbox-drainers",
+        type=int,
+        default=2,
+        help="CT_INBOX_DRAINERS for the lifecycle run (2: each order's four or five events "
+        "from the gateway, WMS and ERP do not wait behind one drain's batch; 0: the "
+        "settings' default)",
+    )
     parser.add_argument("--erp-slug", default=ERP_SLUG, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 

@@ -502,6 +502,8 @@ def run(args: Any, bench: Bench, erp_port: int, erp_token: str, ports: dict[str,
 
     py, work = sys.executable, bench.work
     env = {**bench.env, "CT_COUNT_QUERIES": "1"}
+    if getattr(args, "inbox_drainers", 0):  # two drains keep the gateway's, WMS and ERP events
+        env["CT_INBOX_DRAINERS"] = str(args.inbox_drainers)  # from waiting behind one batch
     argvs = {
         **simulator_argvs(ports, erp_port, erp_token),
         **web_processes(
@@ -529,7 +531,11 @@ def run(args: Any, bench: Bench, erp_port: int, erp_token: str, ports: dict[str,
     wait_http(f"{front}/accounts/login/", started["front"], work / "front.log", 60)
     wire_webhooks(sims, front, args.erp_slug)
     redis.Redis.from_url(bench.redis_url).delete(QUERIES_KEY)
-    log(f"up: front on {front_port}, worker -c {args.worker_concurrency}, four simulators")
+    drainers = env.get("CT_INBOX_DRAINERS", "default")
+    log(
+        f"up: front on {front_port}, worker -c {args.worker_concurrency}, "
+        f"inbox drainers {drainers}, four simulators"
+    )
     backlog = Backlog(bench.db_url)
     ids = itertools.count(1)
     steps: list[Step] = []

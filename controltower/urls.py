@@ -12,6 +12,7 @@ urlpatterns = [
     path("exceptions/", include("controltower.exceptions.urls")),
     path("mappings/", include("controltower.dashboards.mappings_urls")),
     path("finance/", include("controltower.finance.urls")),
+    path("fulfilment/", include("controltower.fulfilment.urls")),
     path("integrations/", include("integrations.runtime.urls")),
     path("api/v1/", include("controltower.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

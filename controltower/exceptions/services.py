@@ -110,8 +110,18 @@ def open_exception(
 @transaction.atomic(savepoint=False)
 def close_exceptions_for(dedupe_key: str, *, reason: str) -> int:
     """The underlying condition cleared: resolve its active exception (if any)."""
+    return close_exceptions({dedupe_key: reason})
+
+
+@domain_service
+@transaction.atomic(savepoint=False)
+def close_exceptions(reasons: dict[str, str]) -> int:
+    """Several conditions cleared at once (dedupe key → reason): one read for all of them,
+    where a step usually finds none open."""
     closed = 0
-    for exc in OpsException.objects.open().select_for_update().filter(dedupe_key=dedupe_key):
+    open_ones = OpsException.objects.open().select_for_update().filter(dedupe_key__in=reasons)
+    for exc in open_ones:
+        reason = reasons[exc.dedupe_key]
         exc.state = ExceptionState.RESOLVED
         exc.resolution_reason = reason
         exc.closed_at = timezone.now()

@@ -15,19 +15,26 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import prefetch_related_objects
 from django.dispatch import receiver
 from django.utils import timezone
 
-from controltower.catalog.models import Channel
+from controltower.core import memo
 from controltower.core.context import acting_as, correlated
 from controltower.core.errors import NotYet
-from controltower.core.models import bulk_create, stamp
+from controltower.core.models import bulk_create, bulk_update, deferred_records, stamp
 from controltower.core.writepath import domain_service
 from controltower.exceptions.choices import ExceptionType, Severity
-from controltower.exceptions.services import close_exceptions_for, open_exception
+from controltower.exceptions.services import close_exceptions, close_exceptions_for, open_exception
 from controltower.finance import postings
 from controltower.finance.choices import DocumentState, JournalState, PeriodStatus
+from controltower.finance.configuration import (
+    best_mapping,
+    gate_for,
+    mapping_for,
+    mappings_of,
+    period_for,
+)
 from controltower.finance.models import (
     CreditMemo,
     FiscalPeriod,
@@ -36,7 +43,6 @@ from controltower.finance.models import (
     InvoiceLine,
     JournalEntry,
     JournalLine,
-    PostingGate,
 )
 from controltower.finance.signals import journal_entry_queued
 from controltower.orders import events as order_events
@@ -196,6 +202,8 @@ def record_invoice(order: Order, data: DocumentData) -> Invoice | None:
             FulfilmentStatus.SHIPPED,
         ):
             raise NotYet(f"invoice {data.number} before the order shipped")
+        # Checking, copying and adding up read the order's lines: one read for the three.
+        prefetch_related_objects([order], "lines")
         if _document_refused(order, data, "invoice"):
             return None
         invoice = Invoice(
@@ -286,18 +294,9 @@ def record_credit_memo(order: Order, data: DocumentData) -> CreditMemo | None:
 # --- the posting gate and the sales entry ----------------------------------------------------
 
 
-def gate_for(channel: Channel) -> PostingGate:
-    gate = (
-        PostingGate.objects.filter(Q(channel=channel) | Q(channel__isnull=True))
-        .order_by("channel_id")  # the channel's own first (NULLs last)
-        .first()
-    )
-    return gate or PostingGate()  # the default gate: captured, shipped, invoiced
-
-
 def gate_unmet(order: Order) -> list[str]:
     """What the order's posting gate still waits for ([] when met)."""
-    gate = gate_for(order.channel)
+    gate = gate_for(order.channel_id)
     unmet = []
     if gate.require_captured and not is_paid(order, capture_mode(order)):
         unmet.append("payment captured")
@@ -308,26 +307,6 @@ def gate_unmet(order: Order) -> list[str]:
     return unmet
 
 
-def mapping_for(event: str, *, channel: Channel | None, key: str = "") -> GLMapping | None:
-    """The most specific mapping: the channel's own before all channels', the key's own (tax
-    code / payment method) before a blank one."""
-    field_name = "tax_code" if event == postings.TAX_PAYABLE else "payment_method"
-    keyed = event in (postings.TAX_PAYABLE, postings.PAYMENT_CLEARING, postings.GATEWAY_FEES)
-    candidates = GLMapping.objects.select_related("account").filter(
-        Q(channel=channel) | Q(channel__isnull=True), event=event
-    )
-    if keyed:
-        candidates = candidates.filter(Q(**{field_name: key}) | Q(**{field_name: ""}))
-    else:
-        candidates = candidates.filter(tax_code="", payment_method="")
-    best = None
-    for mapping in candidates:
-        rank = (mapping.channel_id is not None, bool(getattr(mapping, field_name)) if keyed else 0)
-        if best is None or rank > best[0]:
-            best = (rank, mapping)
-    return best[1] if best else None
-
-
 def _describe(line: postings.EntryLine) -> str:
     what = line.event.replace("_", " ")
     if line.event == postings.TAX_PAYABLE:
@@ -335,12 +314,6 @@ def _describe(line: postings.EntryLine) -> str:
     if line.key:
         return f"{what} for payment method {line.key}"
     return what
-
-
-def period_for(day: date, legal_entity: str = "default") -> FiscalPeriod | None:
-    return FiscalPeriod.objects.filter(
-        legal_entity=legal_entity, starts_on__lte=day, ends_on__gte=day
-    ).first()
 
 
 def sales_facts(order: Order) -> postings.SalesFacts:
@@ -362,11 +335,19 @@ def sales_facts(order: Order) -> postings.SalesFacts:
                 shipping_tax_code=invoice.shipping_tax_code,
             )
         )
+    # money kept: captures less what was refunded before the sale was posted (units cancelled
+    # after capture were never invoiced, and their refund nets them out of the clearing)
     captures = [
-        postings.CaptureFacts(payment_method=method or order.payment_method, amount=amount, fee=fee)
-        for method, amount, fee in PaymentTransaction.objects.filter(
-            payment__order=order, type=PaymentTransactionType.CAPTURE, succeeded=True
-        ).values_list("payment__method", "amount", "fee_amount")
+        postings.CaptureFacts(
+            payment_method=method or order.payment_method,
+            amount=amount if kind == PaymentTransactionType.CAPTURE else -amount,
+            fee=fee if kind == PaymentTransactionType.CAPTURE else Decimal(0),
+        )
+        for method, kind, amount, fee in PaymentTransaction.objects.filter(
+            payment__order=order,
+            type__in=(PaymentTransactionType.CAPTURE, PaymentTransactionType.REFUND),
+            succeeded=True,
+        ).values_list("payment__method", "type", "amount", "fee_amount")
     ]
     if capture_mode(order) == "offline" and not captures:
         total = sum((invoice.total for invoice in invoices), Decimal(0))
@@ -397,8 +378,9 @@ def _entry_rows(
     order: Order, lines: list[postings.EntryLine]
 ) -> tuple[list[JournalLine], list[str]]:
     rows, missing = [], []
+    mappings = mappings_of(order.channel)
     for line in lines:
-        mapping = mapping_for(line.event, channel=order.channel, key=line.key)
+        mapping = best_mapping(mappings, line.event, line.key)
         if mapping is None:
             missing.append(_describe(line))
             continue
@@ -427,6 +409,8 @@ def evaluate_posting(order: Order) -> JournalEntry | None:
         return None
     if gate_unmet(order):
         return None
+    # The channel names the entry and picks its mappings: read once per drain batch.
+    order.channel = memo.remember(("channel", order.channel_id), lambda: order.channel)
     with correlated(order.correlation_id):
         try:
             lines = postings.sales_entry_lines(sales_facts(order))
@@ -469,14 +453,20 @@ def evaluate_posting(order: Order) -> JournalEntry | None:
         entry.rejection_reason = ""
         entry.batch_reference = ""
         stamp(entry, "sales entry built")
+        rebuilt = entry.pk is not None
         entry.save()
-        entry.lines.all().delete()  # a rebuilt (re-posted) entry takes today's mappings
+        if rebuilt:  # a rebuilt (re-posted) entry takes today's mappings
+            entry.lines.all().delete()
         for row in rows:
             row.entry = entry
         bulk_create(JournalLine, rows, reason="sales entry")
         set_aspect(order, "posting_status", PostingStatus.QUEUED, reason="posting gate met")
-        close_exceptions_for(f"posting:{order.pk}:blocked", reason="the posting could be built")
-        close_exceptions_for(f"posting:{order.pk}:rejected", reason="re-posted")
+        close_exceptions(
+            {
+                f"posting:{order.pk}:blocked": "the posting could be built",
+                f"posting:{order.pk}:rejected": "re-posted",
+            }
+        )
         order_events.step_recorded(
             order,
             OrderEventType.POSTING_QUEUED,
@@ -509,15 +499,28 @@ def retry_posting(order: Order, *, actor: Any) -> JournalEntry | None:
 
 @domain_service
 def record_entries_sent(entries: list[JournalEntry], *, batch_reference: str) -> None:
+    """A batch of entries went to the ledger: the entries marked sent (one update and one
+    insert of history for all), their orders locked in one statement (in id order) and each
+    moved on; the orders' timeline rows are inserted together at the end."""
     now = timezone.now()
-    for entry in entries:
-        entry.state = JournalState.SENT
-        entry.sent_at = now
-        entry.batch_reference = batch_reference
-        stamp(entry, f"sent in batch {batch_reference}")
-        entry.save(update_fields=["state", "sent_at", "batch_reference", "updated_at"])
-        if entry.order_id:
-            order = lock_order(entry.order_id)
+    with transaction.atomic(savepoint=False), deferred_records():
+        for entry in entries:
+            entry.state = JournalState.SENT
+            entry.sent_at = now
+            entry.batch_reference = batch_reference
+            stamp(entry, f"sent in batch {batch_reference}")
+        bulk_update(JournalEntry, entries, ["state", "sent_at", "batch_reference"])
+        order_ids = sorted({entry.order_id for entry in entries if entry.order_id})
+        orders = {
+            order.pk: order
+            for order in Order.objects.select_for_update(of=("self",))
+            .filter(pk__in=order_ids)
+            .order_by("pk")
+        }
+        for entry in entries:
+            order = orders.get(entry.order_id) if entry.order_id else None
+            if order is None:
+                continue
             if set_aspect(order, "posting_status", PostingStatus.SENT, reason=batch_reference):
                 order_events.step_recorded(
                     order, OrderEventType.POSTING_SENT, entry=entry.pk, batch=batch_reference

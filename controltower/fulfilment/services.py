@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -37,11 +38,12 @@ from controltower.orders.choices import (
 from controltower.orders.locks import lock_order
 from controltower.orders.models import Order, OrderLine
 from controltower.orders.services.lifecycle import progress, set_aspect
-from controltower.orders.signals import order_cancelled
+from controltower.orders.signals import order_cancelled, order_lines_cancelled
 
 logger = logging.getLogger(__name__)
 
 F = FulfilmentStatus
+CENT = Decimal("0.01")
 SHIPPABLE = frozenset({F.RELEASED, F.PICKING, F.PARTIALLY_SHIPPED})
 ENDED = frozenset({OrderState.CANCELLED, OrderState.FAILED, OrderState.REFUNDED})
 
@@ -282,12 +284,16 @@ def record_shipment(order: Order, data: ShipmentData) -> Shipment | None:
 def _consume_reservations(lines: list[OrderLine]) -> None:
     """A shipped line's reservation is used: the stock left the building."""
     done = [line for line in lines if _open_to_ship(line) == 0]
-    for reservation in Reservation.objects.select_for_update().filter(
-        order_line__in=done, status=ReservationStatus.OPEN
-    ):
+    reservations = list(
+        Reservation.objects.select_for_update().filter(
+            order_line__in=done, status=ReservationStatus.OPEN
+        )
+    )
+    for reservation in reservations:
         reservation.status = ReservationStatus.CONSUMED
         stamp(reservation, "shipped")
-        reservation.save(update_fields=["status", "updated_at"])
+    # Two statements (the update and its history rows) however many lines shipped.
+    bulk_update(Reservation, reservations, ["status"])
 
 
 @domain_service
@@ -296,6 +302,11 @@ def record_shipment_confirmed(shipment: Shipment, *, reference: str) -> None:
     shipment.erp_confirmed_at = timezone.now()
     stamp(shipment, f"confirmed in ERP as {reference}"[:100])
     shipment.save(update_fields=["erp_confirmed_at", "updated_at"])
+
+
+def cancelled_value(line: OrderLine, quantity: int) -> Decimal:
+    """What ``quantity`` units of a line are worth to the customer: its total and tax pro rata."""
+    return ((line.total_amount + line.tax_amount) * quantity / line.quantity).quantize(CENT)
 
 
 @domain_service
@@ -318,8 +329,10 @@ def cancel_order_lines(
                     f"line {number}: can cancel 1 to {_open_to_ship(line)}, not {quantity}"
                 )
         changed = []
+        value = Decimal(0)
         for number, quantity in quantities.items():
             line = lines[number]
+            value += cancelled_value(line, quantity)
             line.quantity_cancelled += quantity
             line.quantity_backordered = max(0, min(line.quantity_backordered, _open_to_ship(line)))
             if _open_to_ship(line) == 0:
@@ -338,6 +351,10 @@ def cancel_order_lines(
         if order.fulfilment_status in (F.PARTIALLY_SHIPPED,) and _all_shipped(all_lines):
             set_aspect(order, "fulfilment_status", F.SHIPPED, reason="rest cancelled")
             order.shipped_at = timezone.now()
+        key = ",".join(
+            f"{n}x{q}@{lines[n].quantity_cancelled}" for n, q in sorted(quantities.items())
+        )
+        order_lines_cancelled.send(sender=Order, order=order, value=value, key=key, reason=reason)
         progress(order, reason=f"lines cancelled: {reason}", aspect="fulfilment_status")
         return order
 

@@ -23,3 +23,7 @@ order_release_ready = Signal()
 # The order moved on in any aspect; listeners evaluate their gates (the posting gate, capture at
 # shipment). kwargs: ``order``, ``aspect`` (the field that changed), ``reason``.
 order_progressed = Signal()
+# A person cancelled quantities of some lines that had not shipped (a backorder that will not
+# come). kwargs: ``order``, ``value`` (Decimal: what those units were worth, tax included),
+# ``key`` (stable: the same cancel is one refund), ``reason``.
+order_lines_cancelled = Signal()

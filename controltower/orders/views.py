@@ -95,6 +95,8 @@ def _render_detail(
         "cancel_form": cancel_form,
         "may_cancel": request.user.has_perm(CANCEL_PERMISSION)
         and order.can_transition_to(OrderState.CANCELLED),
+        "may_cancel_lines": request.user.has_perm(CANCEL_PERMISSION),
+        "backordered": [line for line in order.lines.all() if line.quantity_backordered],
         "trace": [
             entry
             for entry in collect(str(order.correlation_id))

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from controltower.catalog.models import Channel
+from controltower.core import memo
 from controltower.core.context import correlated
 from controltower.core.errors import NotYet
 from controltower.core.models import bulk_create, stamp
@@ -30,7 +31,7 @@ from controltower.orders.lifecycle import AT_SHIPMENT
 from controltower.orders.locks import lock_order
 from controltower.orders.models import Order
 from controltower.orders.services.lifecycle import capture_mode, progress, refuse_step, set_aspect
-from controltower.orders.signals import order_cancelled, order_progressed
+from controltower.orders.signals import order_cancelled, order_lines_cancelled, order_progressed
 from controltower.payments.choices import PaymentState
 from controltower.payments.models import Payment, PaymentTransaction
 from controltower.payments.signals import (
@@ -83,7 +84,9 @@ def order_reference(order: Order) -> str:
 
 def find_order(reference: str) -> Order | None:
     """The order a gateway reference names (``<channel code>-<number>``)."""
-    for channel in Channel.objects.all():
+    # The channels once per drain batch (controltower.core.memo): every gateway event asks.
+    channels = memo.remember(("channels",), lambda: list(Channel.objects.all()))
+    for channel in channels:
         prefix = f"{channel.code}-"
         if reference.startswith(prefix):
             order = Order.objects.filter(channel=channel, number=reference[len(prefix) :]).first()
@@ -254,6 +257,57 @@ def _shipped_value(order: Order) -> Decimal:
     return value
 
 
+def _capture_asked(order: Order, payment: Payment) -> Decimal:
+    """What this order's shipments have asked the gateway to capture of the payment so far,
+    confirmed or not yet (a second parcel must not ask again for the first one's value)."""
+    asked = order.events.filter(
+        type=OrderEventType.PAYMENT_REQUESTED,
+        parameters__action="capture",
+        parameters__payment=payment.external_id,
+    ).values_list("parameters__amount", flat=True)
+    return sum((Decimal(str(amount)) for amount in asked), Decimal(0))
+
+
+def _order_value(order: Order) -> Decimal:
+    """The order's total less what its cancelled units were worth (tax included)."""
+    cancelled = sum(
+        (
+            ((line.total_amount + line.tax_amount) * line.quantity_cancelled / line.quantity)
+            for line in order.lines.all()
+            if line.quantity_cancelled
+        ),
+        Decimal(0),
+    )
+    return order.total_amount - cancelled.quantize(CENT)
+
+
+@receiver(order_lines_cancelled, dispatch_uid="payments.refund_cancelled_lines")
+def refund_cancelled_lines(
+    sender: Any, *, order: Order, value: Decimal, key: str, reason: str, **_: Any
+) -> None:
+    """Units cancelled after their money was captured: refunded (captured payments first, each
+    at most what it still holds). An authorization not captured yet needs nothing now: its
+    final capture takes only what the order is still worth."""
+    left = value
+    for payment in Payment.objects.filter(order=order).order_by("-captured_amount", "pk"):
+        held = payment.captured_amount - payment.refunded_amount
+        if left <= 0 or held <= 0:
+            continue
+        amount = min(left, held)
+        payment_refund_due.send(
+            sender=Payment, payment=payment, amount=amount, key=f"lines:{key}", reason=reason
+        )
+        order_events.step_recorded(
+            order,
+            OrderEventType.PAYMENT_REQUESTED,
+            action="refund",
+            payment=payment.external_id,
+            amount=f"{amount:.2f}",
+            why="lines cancelled",
+        )
+        left -= amount
+
+
 @receiver(order_progressed, dispatch_uid="payments.capture_at_shipment")
 def capture_at_shipment(sender: Any, *, order: Order, aspect: str, reason: str, **_: Any) -> None:
     """Authorize-at-checkout methods are captured as the order ships: each shipment captures
@@ -265,9 +319,11 @@ def capture_at_shipment(sender: Any, *, order: Order, aspect: str, reason: str, 
     final = order.fulfilment_status == FulfilmentStatus.SHIPPED
     for payment in Payment.objects.filter(order=order, state=PaymentState.AUTHORIZED):
         remaining = _remaining_to_capture(payment)
-        due = (
-            remaining if final else min(remaining, _shipped_value(order) - payment.captured_amount)
-        )
+        # the last shipment takes what the order is still worth (lines cancelled meanwhile are
+        # not charged); the authorization's rest is released by ``final``
+        target = _order_value(order) if final else _shipped_value(order)
+        asked = max(payment.captured_amount, _capture_asked(order, payment))
+        due = min(remaining, target - asked)
         if due <= 0:
             continue
         key = f"{order.fulfilment_status}:{due:.2f}"

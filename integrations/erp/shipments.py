@@ -14,6 +14,7 @@ import httpx
 from django.dispatch import receiver
 
 from controltower.catalog.choices import SystemKind
+from controltower.core import memo
 from controltower.fulfilment.models import Shipment
 from controltower.fulfilment.services import record_shipment_confirmed
 from controltower.fulfilment.signals import shipment_recorded
@@ -39,7 +40,11 @@ def confirm_key(connection: Connection, shipment: Shipment) -> str:
 
 @receiver(shipment_recorded, dispatch_uid="erp.queue_shipment_confirm")
 def queue_shipment_confirm(sender: Any, *, order: Order, shipment: Shipment, **_: Any) -> None:
-    for connection in Connection.objects.filter(kind=SystemKind.ERP):
+    erps = memo.remember(  # once per drain batch, shared with the sales-order create
+        ("connections", SystemKind.ERP),
+        lambda: list(Connection.objects.filter(kind=SystemKind.ERP)),
+    )
+    for connection in erps:
         enqueue_outbound(
             connection,
             kind=SHIPMENT_CONFIRM,

@@ -26,6 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from controltower.catalog.choices import SystemKind
+from controltower.core import memo
 from controltower.core.context import acting_as, correlated
 from controltower.finance.choices import JournalState
 from controltower.finance.models import JournalEntry
@@ -100,7 +101,8 @@ def post_batches() -> list[str]:
     with contextlib.suppress(redis.RedisError):  # a kick from now on asks for a fresh run
         redis_client().delete(kick_key())
     refs: list[str] = []
-    with acting_as(SERVICE_USER), singleton(POST_BATCHES) as held:
+    # memo.batch(): lookups every entry's order repeats (its payment method) made once a run.
+    with acting_as(SERVICE_USER), singleton(POST_BATCHES) as held, memo.batch():
         if not held:
             return refs
         connection = ledger_connection()

@@ -27,6 +27,7 @@ import httpx
 from django.dispatch import receiver
 
 from controltower.catalog.choices import SystemKind
+from controltower.core import memo
 from controltower.core.errors import NotYet
 from controltower.payments.models import Payment
 from controltower.payments.services import PaymentError, find_order, sync_gateway_payment
@@ -125,9 +126,11 @@ def handle_inbound(event: InboundEvent) -> Any:
 
 # --- outbound: queued from the payments domain's signals ----------------------------------------
 def _connection_of(payment: Payment) -> Connection | None:
-    connection = Connection.objects.filter(
-        kind=SystemKind.PAYMENTS, slug=payment.source_system
-    ).first()
+    slug = payment.source_system
+    connection = memo.remember(  # once per drain batch (controltower.core.memo)
+        ("connection", SystemKind.PAYMENTS, slug),
+        lambda: Connection.objects.filter(kind=SystemKind.PAYMENTS, slug=slug).first(),
+    )
     if connection is None:
         logger.warning(
             "payment %s came from %r, which is no gateway connection: nothing asked",

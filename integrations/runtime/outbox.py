@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from controltower.core.context import acting_as, correlated
@@ -69,12 +70,25 @@ def enqueue_outbound(
         subject_id=subject_id,
         max_attempts=max_attempts or registry.policy_for(kind).max_attempts,
     )
-    try:
-        with transaction.atomic():
-            message.save(force_insert=True)
-    except IntegrityError:
+    if not _insert_new(message):
         return False
     transaction.on_commit(lambda: kick.kick("outbox"))
+    return True
+
+
+def _insert_new(message: OutboundMessage) -> bool:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING id``: one statement, where a savepoint
+    around a plain insert (to survive the duplicate key's error) costs three. False when a
+    message with the key exists already (nothing written); any other error raises."""
+    meta = OutboundMessage._meta
+    fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
+    rows = OutboundMessage._base_manager._insert(  # what Model.save(force_insert=True) runs
+        [message], fields=fields, returning_fields=[meta.pk], on_conflict=OnConflict.IGNORE
+    )
+    if not rows:
+        return False
+    message.pk = rows[0][0]
+    message._state.adding = False
     return True
 
 

@@ -86,7 +86,8 @@ def release_payload(order: Order, *, warehouse: str = "") -> dict[str, Any]:
     """The release of an order's open lines (ordered − cancelled − shipped), keyed by our line
     numbers: every later message of the warehouse names lines by them."""
     lines = []
-    for line in order.lines.order_by("line_number"):
+    # .all(): lines the caller prefetched are used as they are (the model orders them by number)
+    for line in sorted(order.lines.all(), key=lambda held: held.line_number):
         open_quantity = line.quantity - line.quantity_cancelled - line.quantity_shipped
         if open_quantity > 0:
             lines.append(

@@ -28,6 +28,7 @@ import httpx
 from django.dispatch import receiver
 
 from controltower.catalog.choices import SystemKind
+from controltower.core import memo
 from controltower.fulfilment.signals import shipment_recorded
 from controltower.orders.choices import FulfilmentStatus
 from controltower.orders.models import Order
@@ -180,7 +181,11 @@ def _store_connection(order: Order) -> Connection | None:
     if not order.source_system.startswith(prefix):
         return None
     slug = order.source_system[len(prefix) :]
-    return Connection.objects.filter(kind=SystemKind.WOOCOMMERCE, slug=slug).first()
+    # Once per drain batch (controltower.core.memo): every order of it asks for its store.
+    return memo.remember(
+        ("connection", SystemKind.WOOCOMMERCE, slug),
+        lambda: Connection.objects.filter(kind=SystemKind.WOOCOMMERCE, slug=slug).first(),
+    )
 
 
 @receiver(order_cancelled, dispatch_uid="woocommerce.tell_store_of_cancel")

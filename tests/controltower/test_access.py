@@ -125,6 +125,7 @@ NOT_IN_MATRIX: dict[str, str] = {
     "accounts:login": "public: the login tests below",
     "accounts:logout": "POST only: the logout tests below",
     "orders:order_cancel": "POST action: tests/controltower/orders/test_cancel_action.py",
+    "fulfilment:cancel_backorders": "POST action: tests/controltower/fulfilment/",
     "exceptions:exception_assign": "POST action: tests/controltower/exceptions/test_views.py",
     "exceptions:exception_resolve": "POST action: tests/controltower/exceptions/test_views.py",
     "exceptions:exception_ignore": "POST action: tests/controltower/exceptions/test_views.py",

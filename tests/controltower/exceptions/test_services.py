@@ -10,7 +10,11 @@ from django.db import IntegrityError, transaction
 from controltower.core.context import acting_as
 from controltower.exceptions.choices import ExceptionState, ExceptionType, Severity
 from controltower.exceptions.models import OpsException
-from controltower.exceptions.services import close_exceptions_for, open_exception
+from controltower.exceptions.services import (
+    close_exceptions,
+    close_exceptions_for,
+    open_exception,
+)
 
 KEY = "outbound:42"
 
@@ -144,3 +148,34 @@ def test_exception_state_must_be_a_known_choice() -> None:
         exc.save()
     # then
     assert "exceptions_state_valid" in str(raised.value)
+
+
+@pytest.mark.django_db
+def test_close_exceptions_closes_each_with_its_own_reason_in_one_read(
+    django_assert_num_queries: object,
+) -> None:
+    # given: two conditions open, a third left alone
+    blocked = _open(dedupe_key="posting:7:blocked", type=ExceptionType.POSTING_FAILURE)
+    rejected = _open(dedupe_key="posting:7:rejected", type=ExceptionType.POSTING_FAILURE)
+    other = _open(dedupe_key="posting:8:blocked", type=ExceptionType.POSTING_FAILURE)
+    # when: one read, then an update and a history row per exception closed
+    with django_assert_num_queries(5):  # type: ignore[operator]
+        closed = close_exceptions(
+            {
+                "posting:7:blocked": "the posting could be built",
+                "posting:7:rejected": "re-posted",
+                "posting:7:never-opened": "nothing",
+            }
+        )
+    # then
+    assert closed == 2
+    blocked.refresh_from_db()
+    rejected.refresh_from_db()
+    other.refresh_from_db()
+    assert (blocked.state, blocked.resolution_reason) == (
+        ExceptionState.RESOLVED,
+        "the posting could be built",
+    )
+    assert (rejected.state, rejected.resolution_reason) == (ExceptionState.RESOLVED, "re-posted")
+    assert other.is_active
+    assert rejected.history.latest().history_change_reason == "re-posted"
