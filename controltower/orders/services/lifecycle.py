@@ -20,6 +20,7 @@ from controltower.core import memo
 from controltower.core.models import stamp
 from controltower.core.writepath import domain_service
 from controltower.exceptions.choices import ExceptionType, Severity
+from controltower.exceptions.models import OpsException
 from controltower.exceptions.services import close_exceptions_for, open_exception
 from controltower.orders import events, live
 from controltower.orders.choices import FulfilmentStatus, OrderEventType, OrderStage, OrderState
@@ -129,12 +130,28 @@ def derive(order: Order, *, reason: str) -> tuple[str, bool]:
     return old_stage, release
 
 
+def _orders_reported_stuck() -> frozenset[int]:
+    """The orders with an open stuck-order exception, read once per drain batch (almost always
+    none): the steps of the other orders need not look for one. One the sweep opens meanwhile
+    and the batch misses is closed by the next sweep, which closes whatever is no longer stuck."""
+
+    def read() -> frozenset[int]:
+        subjects = (
+            OpsException.objects.open()
+            .filter(type=ExceptionType.STUCK_ORDER, subject_type="orders.order")
+            .values_list("subject_id", flat=True)
+        )
+        return frozenset(int(pk) for pk in subjects if pk.isdigit())
+
+    return memo.remember(("orders-reported-stuck",), read)
+
+
 def announce(order: Order, *, old_stage: str, release: bool, aspect: str, reason: str) -> None:
     """After the order was saved: ask for the release, clear a stuck-order exception of the
     stage it left, tell listeners (the posting gate) it moved on, push it to the pages."""
     if release:
         order_release_ready.send(sender=Order, order=order)
-    if order.stage != old_stage:
+    if order.stage != old_stage and order.pk in _orders_reported_stuck():
         close_exceptions_for(
             f"stuck:{order.pk}:{old_stage}", reason=f"order moved on to {order.stage}"
         )
