@@ -37,7 +37,13 @@ from controltower.orders.choices import (
 )
 from controltower.orders.locks import lock_order
 from controltower.orders.models import Order, OrderLine
-from controltower.orders.services.lifecycle import progress, set_aspect
+from controltower.orders.services.lifecycle import (
+    LIFECYCLE_FIELDS,
+    announce,
+    derive,
+    progress,
+    set_aspect,
+)
 from controltower.orders.signals import order_cancelled, order_lines_cancelled
 
 logger = logging.getLogger(__name__)
@@ -109,6 +115,52 @@ def record_warehouse_progress(order: Order, *, status: str, reference: str) -> O
             set_aspect(order, "fulfilment_status", F.PICKING, reason=f"WMS {reference} picking")
             progress(order, reason="picking in the warehouse", aspect="fulfilment_status")
         return order
+
+
+@domain_service
+def record_warehouse_progress_many(steps: list[tuple[int, str, str]]) -> dict[int, Order]:
+    """:func:`record_warehouse_progress` for many ``(order pk, status, reference)`` steps at once,
+    each order's in the given order: the orders locked in one statement (in pk order), the ones
+    whose picking started updated in one and their history in one. Returns the orders found, by
+    pk; a step naming an order that is gone is skipped."""
+    with transaction.atomic(savepoint=False):
+        orders = {
+            order.pk: order
+            for order in Order.objects.select_for_update(of=("self",))
+            .select_related("channel")
+            .filter(pk__in={pk for pk, _, _ in steps})
+            .order_by("pk")
+        }
+        moved: dict[int, tuple[str, bool, str]] = {}  # lifecycle.derive per order, and why
+        for pk, status, reference in steps:
+            order = orders.get(pk)
+            if order is None:
+                continue
+            with correlated(order.correlation_id):
+                order_events.step_recorded(
+                    order, OrderEventType.WAREHOUSE_PROGRESS, status=status, wms_reference=reference
+                )
+                if status != "picking" or order.fulfilment_status != F.RELEASED:
+                    continue
+                set_aspect(order, "fulfilment_status", F.PICKING, reason=f"WMS {reference} picking")
+                reason = "picking in the warehouse"  # (saved even when refused, as one by one)
+                old_stage, release = derive(order, reason=reason)
+                stamp(order, reason)
+                moved[pk] = (old_stage, release, reason)
+        changed = [orders[pk] for pk in moved]
+        # One statement for the orders and one for their history rows, as save() would write.
+        bulk_update(Order, changed, list(LIFECYCLE_FIELDS))
+        for order in changed:
+            old_stage, release, reason = moved[order.pk]
+            with correlated(order.correlation_id):
+                announce(
+                    order,
+                    old_stage=old_stage,
+                    release=release,
+                    aspect="fulfilment_status",
+                    reason=reason,
+                )
+        return orders
 
 
 @domain_service

@@ -96,6 +96,13 @@ class Order(CanonicalModel):
         return f"{self.channel.code} #{self.number}"
 
     @property
+    def reference(self) -> str:
+        """How every other system knows the order: ``<channel code>-<number>`` (the ERP's and
+        the warehouse's ``external_ref``, the gateway's ``metadata[order_ref]``, the ledger's
+        ``order`` dimension)."""
+        return f"{self.channel.code}-{self.number}"
+
+    @property
     def total(self) -> Money:
         return Money(self.total_amount, self.currency)
 

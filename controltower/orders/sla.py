@@ -79,7 +79,7 @@ def stuck_title(order: Order, *, sla: StageSLA, now: datetime) -> str:
     waiting = WAITING_NAMES.get(order.waiting_on, order.waiting_on)
     age = format_age(now - order.stage_changed_at)
     return (
-        f"Order {order.channel.code}-{order.number} stuck in {order.stage} for {age}: "
+        f"Order {order.reference} stuck in {order.stage} for {age}: "
         f"waiting on {waiting} (SLA {sla.minutes} min)"
     )
 

@@ -79,7 +79,7 @@ class GatewayPaymentData:
 
 
 def order_reference(order: Order) -> str:
-    return f"{order.channel.code}-{order.number}"
+    return order.reference
 
 
 def find_order(reference: str) -> Order | None:

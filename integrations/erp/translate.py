@@ -20,7 +20,7 @@ def _amount(value: Any) -> str:
 
 def sales_order_payload(order: Order) -> dict[str, Any]:
     return {
-        "external_ref": f"{order.channel.code}-{order.number}",
+        "external_ref": order.reference,
         "correlation_id": str(order.correlation_id),
         "channel": order.channel.code,
         "currency": order.currency,

@@ -44,7 +44,7 @@ def _dimensions(entry: JournalEntry, line: Any) -> dict[str, str]:
     if channel is not None:
         dims["channel"] = channel.code
     if entry.order_id is not None:
-        dims["order"] = f"{entry.order.channel.code}-{entry.order.number}"
+        dims["order"] = entry.order.reference
     if line.location_id is not None:
         dims["location"] = line.location.code
     return dims

@@ -22,12 +22,17 @@ checked against the release's ``external_ref``); an order we do not know yet is
 :class:`~controltower.core.errors.NotYet` and the inbox holds the event. Events may arrive out of
 order: a release event or a parcel that reaches us before the create's answer was recorded proves
 the release exists, so the release is recorded first (with the id the warehouse names).
+
+A drain's plain progress events (picking, packed, a finished release whose parcels all reached us)
+are applied together by :func:`handle_inbound_batch` (one read and one update of their orders),
+leaving the rows the one-by-one path leaves; whatever it cannot take goes one by one after it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import uuid
 from typing import Any
 
 import httpx
@@ -44,6 +49,7 @@ from controltower.fulfilment.services import (
     record_release_cancelled,
     record_shipment,
     record_warehouse_progress,
+    record_warehouse_progress_many,
 )
 from controltower.fulfilment.signals import release_cancel_due
 from controltower.orders.choices import FulfilmentStatus, OrderState
@@ -63,6 +69,7 @@ from integrations.runtime.registry import (
     DeliveryResult,
     deliverer,
     inbound,
+    inbound_batch,
     on_delivered,
 )
 from integrations.wms.translate import (
@@ -422,3 +429,109 @@ def handle_inbound(event: InboundEvent) -> Any:
     if event_type in RELEASE_EVENTS:
         return _apply_release(str(event_type), envelope, connection=connection).correlation_id
     raise TranslationError(f"unknown event type {str(event_type)[:64]!r}")
+
+
+# --- in: the warehouse's progress, a drain's batch at once ---------------------------------------
+def _named_order(event: InboundEvent) -> uuid.UUID | None:
+    """The correlation id an event's object carries (read loosely: an event that names none
+    cannot touch any order, whatever becomes of it one by one)."""
+    try:
+        obj = json.loads(event.body)["data"]["object"]
+        return uuid.UUID(str(obj["correlation_id"]))
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return None
+
+
+def _progress_of(event: InboundEvent) -> tuple[str, ReleaseEvent] | None:
+    """The type and release of a plain progress event (picking, packed, shipped), or None."""
+    try:
+        envelope = _envelope(event)
+        event_type = envelope.get("type")
+        if event_type not in PROGRESS:
+            return None
+        return str(event_type), translate_release(envelope)
+    except (TranslationError, RecursionError):
+        return None
+
+
+def _recorded_parcels(
+    candidates: list[tuple[InboundEvent, tuple[str, ReleaseEvent]]],
+) -> set[tuple[str, str]]:
+    """``(connection, shipment id)`` of the parcels finished releases list that we recorded or
+    refused: two statements for the batch (what :func:`_missing_shipments` reads per event)."""
+    wanted = {
+        (event.connection.slug, parcel)
+        for event, (event_type, release) in candidates
+        if event_type == "release.shipped"
+        for parcel in release.shipments
+    }
+    if not wanted:
+        return set()
+    recorded = set(
+        Shipment.objects.filter(
+            source_system__in={slug for slug, _ in wanted},
+            external_id__in={parcel for _, parcel in wanted},
+        ).values_list("source_system", "external_id")
+    )
+    keys = {f"shipment:{slug}:{parcel}": (slug, parcel) for slug, parcel in wanted}
+    refused = {
+        keys[key]
+        for key in OpsException.objects.filter(dedupe_key__in=list(keys)).values_list(
+            "dedupe_key", flat=True
+        )
+    }
+    return (recorded | refused) & wanted
+
+
+@inbound_batch(SystemKind.WMS)
+def handle_inbound_batch(events: list[InboundEvent]) -> dict[int, Any]:
+    """The progress events of a drain's batch (``release.picking``, ``release.packed`` and a
+    ``release.shipped`` whose parcels all reached us), applied together
+    (``record_warehouse_progress_many``); returns ``{event id: correlation id}`` for them.
+
+    Everything else — parcels, backorders, cancels, an order we do not hold, a release whose
+    create's answer is still on the way, anything that does not translate — is left to
+    :func:`handle_inbound`, one by one, after the batch. So that each order still sees its events
+    in the order they came, an order's events after one left out are left out too."""
+    parsed = [(event, _progress_of(event)) for event in events]
+    candidates = [(event, progress) for event, progress in parsed if progress is not None]
+    if not candidates:
+        return {}
+    orders = {
+        order.correlation_id: order
+        for order in Order.objects.select_related("channel").filter(
+            correlation_id__in={release.subject.correlation_id for _, (_, release) in candidates}
+        )
+    }
+    parcels = _recorded_parcels(candidates)
+    held_back: set[uuid.UUID] = set()  # orders with an event left out
+    steps: list[tuple[int, str, str]] = []
+    taken: dict[int, uuid.UUID] = {}
+    for event, progress in parsed:
+        if progress is None:
+            named = _named_order(event)
+            if named is not None:
+                held_back.add(named)
+            continue
+        event_type, release = progress
+        correlation_id = release.subject.correlation_id
+        order = orders.get(correlation_id)
+        plain = (
+            correlation_id not in held_back
+            and order is not None
+            and order_reference(order) == release.subject.external_ref
+            and order.wms_reference == release.reference  # released as this, answer recorded
+            and order.fulfilment_status != F.RELEASE_REQUESTED
+            and (
+                event_type != "release.shipped"
+                or all((event.connection.slug, s) in parcels for s in release.shipments)
+            )
+        )
+        if not plain:
+            held_back.add(correlation_id)
+            continue
+        steps.append((order.pk, PROGRESS[event_type], release.reference))
+        taken[event.pk] = correlation_id
+    if steps:
+        record_warehouse_progress_many(steps)
+    return taken

@@ -56,7 +56,7 @@ class TranslationError(PoisonMessage):
 def order_reference(order: Order) -> str:
     """How the warehouse knows the order (``<channel code>-<number>``, as the ERP and the gateway
     do): the release's ``external_ref``, unique per WMS, readable on a pick list."""
-    return f"{order.channel.code}-{order.number}"
+    return order.reference
 
 
 def _ship_to(order: Order) -> dict[str, Any]:
