@@ -31,12 +31,12 @@ from integrations.erp.simulator.documents import (
     validate_credit_request,
     validate_shipment,
 )
+from integrations.simhooks import SignedWebhookSender
 from integrations.simkit import (
     FaultPlan,
     HTTPError,
     Request,
     Response,
-    SignedWebhookSender,
     iso_utc,
     json_response,
     utcnow,

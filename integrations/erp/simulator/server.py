@@ -21,8 +21,8 @@ from integrations.erp.simulator.documents import (
 )
 from integrations.erp.simulator.documents import is_decimal_string as _is_decimal_string
 from integrations.erp.simulator.invoicing import InvoicingMixin
+from integrations.simhooks import WEBHOOK_FAULT_DEFAULTS
 from integrations.simkit import (
-    WEBHOOK_FAULT_DEFAULTS,
     FaultPlan,
     JsonHTTPServer,
     Request,

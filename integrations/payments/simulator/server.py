@@ -27,15 +27,8 @@ from typing import Any
 from integrations.payments.simulator import params as p
 from integrations.payments.simulator.control import DEFAULT_CONFIG, DEFAULT_PRICING, SimControls
 from integrations.payments.simulator.params import StripeError
-from integrations.simkit import (
-    WEBHOOK_FAULT_DEFAULTS,
-    FaultPlan,
-    JsonHTTPServer,
-    Request,
-    Response,
-    SignedWebhookSender,
-    json_response,
-)
+from integrations.simhooks import WEBHOOK_FAULT_DEFAULTS, SignedWebhookSender
+from integrations.simkit import FaultPlan, JsonHTTPServer, Request, Response, json_response
 
 logger = logging.getLogger(__name__)
 

@@ -12,174 +12,43 @@ advance`` and ``/ship``).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import json
 import logging
 import random
 import threading
-import time
 from collections import Counter
 from typing import Any
 
+from integrations.simhooks import SignedWebhookSender
 from integrations.simkit import (
-    WEBHOOK_FAULT_DEFAULTS,
     FaultPlan,
     JsonHTTPServer,
     Request,
     Response,
-    SignedWebhookSender,
     iso_utc,
     json_response,
     utcnow,
 )
-from integrations.wms.simulator.tracking import tracking_number
+from integrations.wms.simulator.contract import (
+    DEFAULT_CONFIG,
+    DEFAULT_TOKEN,
+    DEFAULT_WAREHOUSE,
+    FINAL_STATUSES,
+    IDEMPOTENCY_CONFLICT,
+    RELEASE_STATUSES,
+    SIGNATURE_HEADER,
+    WmsFaultPlan,
+    copy_json,
+    invalid_json,
+    is_positive_int,
+    payload_fingerprint,
+    validate_config,
+    validate_release,
+    validation_failed,
+)
+from integrations.wms.simulator.floor import WarehouseFloor
 
 logger = logging.getLogger(__name__)
-
-RELEASE_STATUSES = ("released", "picking", "packed", "partially_shipped", "shipped", "cancelled")
-FINAL_STATUSES = frozenset({"shipped", "cancelled"})
-EVENT_TYPES = (
-    "release.picking",
-    "release.packed",
-    "release.backordered",
-    "release.cancelled",
-    "shipment.shipped",
-    "release.shipped",
-)
-SIGNATURE_HEADER = "WMS-Signature"
-DEFAULT_WAREHOUSE = "MAIN"
-DEFAULT_TOKEN = "wms-secret-token"
-IDEMPOTENCY_CONFLICT = "idempotency key reused with a different payload"
-
-DEFAULT_CONFIG: dict[str, Any] = {
-    "auto_progress": True,
-    "pick_after_s": 0.5,
-    "pack_after_s": 0.3,
-    "ship_after_s": 0.3,
-    "split_shipments": False,
-    "split_gap_s": 2.0,
-    "carriers": ["DHL", "PostNL", "UPS"],
-}
-TIMING_KEYS = ("pick_after_s", "pack_after_s", "ship_after_s", "split_gap_s")
-
-
-class WmsFaultPlan(FaultPlan):
-    """Base faults + webhook faults + the short pick.
-
-    ``short_pick_next`` (int): the next N releases to finish picking pick their last open line
-    ``short_pick_units`` (int, default 1, at least 1 is used) short; the shortfall is reported as
-    ``release.backordered`` and never ships.
-    """
-
-    extra_defaults = {**WEBHOOK_FAULT_DEFAULTS, "short_pick_next": 0, "short_pick_units": 1}
-
-
-# --------------------------------------------------------------------------------------------
-# Validation
-# --------------------------------------------------------------------------------------------
-
-
-def _is_positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _non_empty_string(payload: dict[str, Any], name: str, errors: dict[str, str]) -> None:
-    if name not in payload:
-        errors[name] = "this field is required"
-    elif not isinstance(payload[name], str) or not payload[name].strip():
-        errors[name] = "must be a non-empty string"
-
-
-def validate_release(payload: Any) -> dict[str, str]:
-    """Return ``{field: problem}`` for a release request; empty when valid."""
-    if not isinstance(payload, dict):
-        return {"_": "body must be a JSON object"}
-    errors: dict[str, str] = {}
-    for name in ("external_ref", "correlation_id", "sales_order"):
-        _non_empty_string(payload, name, errors)
-    warehouse = payload.get("warehouse")
-    if warehouse is not None and (not isinstance(warehouse, str) or not warehouse.strip()):
-        errors["warehouse"] = "must be a non-empty string"
-    ship_to = payload.get("ship_to")
-    if ship_to is not None and not isinstance(ship_to, dict):
-        errors["ship_to"] = "must be an object"
-    lines = payload.get("lines")
-    if "lines" not in payload:
-        errors["lines"] = "this field is required"
-    elif not isinstance(lines, list) or not lines:
-        errors["lines"] = "must be a non-empty list"
-    else:
-        seen: set[int] = set()
-        for index, line in enumerate(lines):
-            prefix = f"lines[{index}]"
-            if not isinstance(line, dict):
-                errors[prefix] = "must be an object"
-                continue
-            number = line.get("line_number")
-            if "line_number" not in line:
-                errors[f"{prefix}.line_number"] = "this field is required"
-            elif not _is_positive_int(number):
-                errors[f"{prefix}.line_number"] = "must be a positive integer"
-            elif number in seen:
-                errors[f"{prefix}.line_number"] = "must be unique within the release"
-            else:
-                seen.add(number)
-            sku = line.get("sku")
-            if "sku" not in line:
-                errors[f"{prefix}.sku"] = "this field is required"
-            elif not isinstance(sku, str) or not sku.strip():
-                errors[f"{prefix}.sku"] = "must be a non-empty string"
-            quantity = line.get("quantity")
-            if "quantity" not in line:
-                errors[f"{prefix}.quantity"] = "this field is required"
-            elif not _is_positive_int(quantity):
-                errors[f"{prefix}.quantity"] = "must be a positive integer"
-    return errors
-
-
-def validate_config(config: Any) -> dict[str, Any]:
-    """Return the cleaned config update; raise ValueError with a clear message."""
-    if not isinstance(config, dict):
-        raise ValueError("config must be a JSON object")
-    cleaned: dict[str, Any] = {}
-    for key, value in config.items():
-        if key not in DEFAULT_CONFIG:
-            raise ValueError(f"unknown config key: {key}")
-        if key in ("auto_progress", "split_shipments"):
-            if not isinstance(value, bool):
-                raise ValueError(f"{key} must be a boolean")
-        elif key in TIMING_KEYS:
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"{key} must be a number >= 0")
-            value = float(value)
-        elif key == "carriers":
-            if (
-                not isinstance(value, list)
-                or not value
-                or not all(isinstance(c, str) and c.strip() for c in value)
-            ):
-                raise ValueError("carriers must be a non-empty list of non-empty strings")
-            value = [c.strip() for c in value]
-        cleaned[key] = value
-    return cleaned
-
-
-def payload_fingerprint(payload: Any) -> str:
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def _copy(value: Any) -> Any:
-    return json.loads(json.dumps(value))
-
-
-def _validation_failed(fields: dict[str, str]) -> Response:
-    return json_response({"error": "validation failed", "fields": fields}, 400)
-
-
-def _invalid_json() -> Response:
-    return json_response({"error": "invalid JSON body", "fields": {}}, 400)
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,7 +56,7 @@ def _invalid_json() -> Response:
 # --------------------------------------------------------------------------------------------
 
 
-class WmsSimulator(JsonHTTPServer):
+class WmsSimulator(WarehouseFloor, JsonHTTPServer):
     """In-memory warehouse exposing ``/api/v1/releases`` and ``/api/v1/shipments``."""
 
     fault_prefix = "/api/"
@@ -207,8 +76,8 @@ class WmsSimulator(JsonHTTPServer):
         super().__init__(host=host, port=port, fault_plan=fault_plan or WmsFaultPlan())
         self.token = token
         self._lock = threading.RLock()
-        self._initial_config = {**_copy(DEFAULT_CONFIG), **validate_config(config or {})}
-        self._config: dict[str, Any] = _copy(self._initial_config)
+        self._initial_config = {**copy_json(DEFAULT_CONFIG), **validate_config(config or {})}
+        self._config: dict[str, Any] = copy_json(self._initial_config)
         self._rng = random.Random(seed)
         self._releases: dict[str, dict[str, Any]] = {}
         self._shipments: dict[str, dict[str, Any]] = {}
@@ -268,14 +137,14 @@ class WmsSimulator(JsonHTTPServer):
             self._tracking_numbers.clear()
             self._release_seq = 0
             self._shipment_seq = 0
-            self._config = _copy(self._initial_config)
+            self._config = copy_json(self._initial_config)
         self.webhooks.reset()
 
     # -- config ---------------------------------------------------------------------------
 
     def config(self) -> dict[str, Any]:
         with self._lock:
-            return _copy(self._config)
+            return copy_json(self._config)
 
     def configure(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Merge ``changes`` into the progress config (raises ValueError on bad input)."""
@@ -287,7 +156,7 @@ class WmsSimulator(JsonHTTPServer):
                 # Restart every clock so switching auto progress on does not release a burst.
                 for release_id in self._due:
                     self._due[release_id] = self._deadline(self._releases[release_id])
-            return _copy(self._config)
+            return copy_json(self._config)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -319,7 +188,7 @@ class WmsSimulator(JsonHTTPServer):
         if stored_fingerprint != fingerprint:
             return json_response({"error": IDEMPOTENCY_CONFLICT}, 422)
         logger.info("idempotent replay of %s", scope)
-        return json_response(_copy(body), status, {"Idempotent-Replayed": "true"})
+        return json_response(copy_json(body), status, {"Idempotent-Replayed": "true"})
 
     @staticmethod
     def _scope(request: Request) -> str | None:
@@ -328,177 +197,7 @@ class WmsSimulator(JsonHTTPServer):
 
     @staticmethod
     def _public_release(release: dict[str, Any]) -> dict[str, Any]:
-        return _copy(release)
-
-    def _touch(self, release: dict[str, Any]) -> None:
-        release["updated_at"] = iso_utc(utcnow())
-
-    def _deadline(self, release: dict[str, Any]) -> float:
-        status = release["status"]
-        key = {
-            "released": "pick_after_s",
-            "picking": "pack_after_s",
-            "packed": "ship_after_s",
-            "partially_shipped": "split_gap_s",
-        }[status]
-        return time.monotonic() + float(self._config[key])
-
-    def _schedule(self, release: dict[str, Any]) -> None:
-        if release["status"] in FINAL_STATUSES:
-            self._due.pop(release["id"], None)
-        else:
-            self._due[release["id"]] = self._deadline(release)
-
-    def _emit(self, event_type: str, obj: dict[str, Any], emitted: list[str]) -> None:
-        self.webhooks.emit(event_type, obj)
-        emitted.append(event_type)
-
-    @staticmethod
-    def _outstanding(line: dict[str, Any]) -> int:
-        """Units of a line still expected to ship."""
-        return max(0, line["quantity"] - line["cancelled"] - line["backordered"] - line["shipped"])
-
-    # -- lifecycle steps (call with the lock held) ------------------------------------------
-
-    def _cancel(self, release: dict[str, Any], reason: str, emitted: list[str]) -> None:
-        now = iso_utc(utcnow())
-        release["status"] = "cancelled"
-        release["cancel_reason"] = reason
-        release["cancelled_at"] = now
-        release["updated_at"] = now
-        self._schedule(release)
-        self._emit("release.cancelled", self._public_release(release), emitted)
-
-    def _pick(self, release: dict[str, Any], emitted: list[str]) -> None:
-        """Finish picking: everything open is picked, except a short pick (fault)."""
-        for line in release["lines"]:
-            line["picked"] = max(line["picked"], line["quantity"] - line["cancelled"])
-        open_lines = [line for line in release["lines"] if self._outstanding(line) > 0]
-        backorders: list[dict[str, Any]] = []
-        if open_lines and int(self.faults.get("short_pick_next")) > 0:
-            self.faults.update({"short_pick_next": int(self.faults.get("short_pick_next")) - 1})
-            last = open_lines[-1]
-            short = min(max(1, int(self.faults.get("short_pick_units"))), self._outstanding(last))
-            last["picked"] -= short
-            last["backordered"] += short
-            backorders.append(
-                {"line_number": last["line_number"], "sku": last["sku"], "quantity": short}
-            )
-        if backorders:
-            self._touch(release)
-            logger.info("short pick on %s: %s", release["id"], backorders)
-            self._emit(
-                "release.backordered",
-                {**self._public_release(release), "backorders": backorders},
-                emitted,
-            )
-
-    def _advance(self, release: dict[str, Any], emitted: list[str]) -> None:
-        """One step along released → picking → packed → [partially_shipped →] shipped."""
-        status = release["status"]
-        if status == "released":
-            release["status"] = "picking"
-            self._touch(release)
-            self._emit("release.picking", self._public_release(release), emitted)
-        elif status == "picking":
-            self._pick(release, emitted)
-            if not any(self._outstanding(line) for line in release["lines"]):
-                # Nothing could be picked at all: the warehouse closes the release unshipped.
-                self._cancel(release, "short_pick", emitted)
-                return
-            release["status"] = "packed"
-            self._touch(release)
-            self._emit("release.packed", self._public_release(release), emitted)
-        elif status in ("packed", "partially_shipped"):
-            parcel = [
-                (line, self._outstanding(line))
-                for line in release["lines"]
-                if self._outstanding(line) > 0
-            ]
-            if status == "packed" and self._config["split_shipments"] and len(parcel) > 1:
-                parcel = parcel[: (len(parcel) + 1) // 2]
-            if parcel:
-                self._ship(release, [(line["line_number"], line["sku"], q) for line, q in parcel])
-                self._emit(
-                    "shipment.shipped", _copy(self._shipments[release["shipments"][-1]]), emitted
-                )
-            self._finish_if_done(release, emitted)
-        self._schedule(release)
-
-    def _ship(
-        self,
-        release: dict[str, Any],
-        parcel: list[tuple[int, str, int]],
-        carrier: str | None = None,
-        tracking: str | None = None,
-    ) -> dict[str, Any]:
-        """Create a shipment of ``(line_number, sku, quantity)`` and book it on the lines."""
-        self._shipment_seq += 1
-        shipment_id = f"SHP-{self._shipment_seq:06d}"
-        carriers = self._config["carriers"]
-        carrier = carrier or carriers[(self._shipment_seq - 1) % len(carriers)]
-        if tracking is None:
-            tracking = tracking_number(carrier, self._rng)
-            while tracking in self._tracking_numbers:
-                tracking = tracking_number(carrier, self._rng)
-        self._tracking_numbers.add(tracking)
-        by_number = {line["line_number"]: line for line in release["lines"]}
-        for line_number, _sku, quantity in parcel:
-            line = by_number.get(line_number)
-            if line is not None:
-                line["shipped"] += quantity
-                line["picked"] = max(line["picked"], line["shipped"])
-        now = iso_utc(utcnow())
-        shipment = {
-            "id": shipment_id,
-            "object": "shipment",
-            "release": release["id"],
-            "external_ref": release["external_ref"],
-            "correlation_id": release["correlation_id"],
-            "sales_order": release["sales_order"],
-            "warehouse": release["warehouse"],
-            "carrier": carrier,
-            "tracking_number": tracking,
-            "shipped_at": now,
-            "lines": [
-                {"line_number": number, "sku": sku, "quantity": quantity}
-                for number, sku, quantity in parcel
-            ],
-        }
-        self._shipments[shipment_id] = shipment
-        release["shipments"].append(shipment_id)
-        release["updated_at"] = now
-        logger.info("shipped %s for %s via %s %s", shipment_id, release["id"], carrier, tracking)
-        return shipment
-
-    def _finish_if_done(self, release: dict[str, Any], emitted: list[str]) -> None:
-        if release["status"] in FINAL_STATUSES:
-            return
-        if any(self._outstanding(line) for line in release["lines"]):
-            if release["shipments"]:
-                release["status"] = "partially_shipped"
-            return
-        release["status"] = "shipped"
-        self._touch(release)
-        self._emit("release.shipped", self._public_release(release), emitted)
-
-    def _progress_loop(self) -> None:
-        while not self.stopping.wait(self.tick_s):
-            try:
-                self._progress_tick()
-            except Exception:
-                logger.exception("%s: progress tick failed", self.name)
-
-    def _progress_tick(self) -> None:
-        with self._lock:
-            if not self._config["auto_progress"]:
-                return
-            now = time.monotonic()
-            due = [rid for rid, at in self._due.items() if at <= now]
-            for release_id in due:
-                release = self._releases[release_id]
-                if release["status"] not in FINAL_STATUSES:
-                    self._advance(release, [])
+        return copy_json(release)
 
     # -- API: releases --------------------------------------------------------------------
 
@@ -508,10 +207,10 @@ class WmsSimulator(JsonHTTPServer):
         try:
             payload = request.json()
         except (ValueError, UnicodeDecodeError):
-            return _invalid_json()
+            return invalid_json()
         errors = validate_release(payload)
         if errors:
-            return _validation_failed(errors)
+            return validation_failed(errors)
         scope = self._scope(request)
         fingerprint = payload_fingerprint(payload)
         with self._lock:
@@ -571,7 +270,7 @@ class WmsSimulator(JsonHTTPServer):
                 "created_at": now,
             }
             if scope is not None:
-                self._idempotency[scope] = (fingerprint, 201, _copy(body))
+                self._idempotency[scope] = (fingerprint, 201, copy_json(body))
         logger.info("released %s for external_ref %s", release_id, external_ref)
         return json_response(body, 201, {"Location": f"/api/v1/releases/{release_id}"})
 
@@ -589,7 +288,7 @@ class WmsSimulator(JsonHTTPServer):
             return self._unauthorized()
         status = request.arg("status")
         if status is not None and status not in RELEASE_STATUSES:
-            return _validation_failed({"status": f"must be one of {', '.join(RELEASE_STATUSES)}"})
+            return validation_failed({"status": f"must be one of {', '.join(RELEASE_STATUSES)}"})
         filters = {
             name: request.arg(name)
             for name in ("external_ref", "sales_order", "correlation_id", "status")
@@ -615,12 +314,12 @@ class WmsSimulator(JsonHTTPServer):
         try:
             payload = self._body(request, optional=True)
         except (ValueError, UnicodeDecodeError):
-            return _invalid_json()
+            return invalid_json()
         if not isinstance(payload, dict):
-            return _validation_failed({"_": "body must be a JSON object"})
+            return validation_failed({"_": "body must be a JSON object"})
         reason = payload.get("reason")
         if reason is not None and not isinstance(reason, str):
-            return _validation_failed({"reason": "must be a string"})
+            return validation_failed({"reason": "must be a string"})
         release_id = request.params["release_id"]
         scope = self._scope(request)
         fingerprint = payload_fingerprint(payload)
@@ -651,7 +350,7 @@ class WmsSimulator(JsonHTTPServer):
                 "cancelled_at": release["cancelled_at"],
             }
             if scope is not None:
-                self._idempotency[scope] = (fingerprint, 200, _copy(body))
+                self._idempotency[scope] = (fingerprint, 200, copy_json(body))
         return json_response(body)
 
     def cancel_release_line(self, request: Request) -> Response:
@@ -660,20 +359,20 @@ class WmsSimulator(JsonHTTPServer):
         try:
             payload = request.json()
         except (ValueError, UnicodeDecodeError):
-            return _invalid_json()
+            return invalid_json()
         if not isinstance(payload, dict):
-            return _validation_failed({"_": "body must be a JSON object"})
+            return validation_failed({"_": "body must be a JSON object"})
         errors: dict[str, str] = {}
         quantity = payload.get("quantity")
         if "quantity" not in payload:
             errors["quantity"] = "this field is required"
-        elif not _is_positive_int(quantity):
+        elif not is_positive_int(quantity):
             errors["quantity"] = "must be a positive integer"
         reason = payload.get("reason")
         if reason is not None and not isinstance(reason, str):
             errors["reason"] = "must be a string"
         if errors:
-            return _validation_failed(errors)
+            return validation_failed(errors)
         release_id = request.params["release_id"]
         try:
             line_number = int(request.params["line_number"])
@@ -723,7 +422,7 @@ class WmsSimulator(JsonHTTPServer):
                 self._cancel(release, reason or "all lines cancelled", [])
             body = self._public_release(release)
             if scope is not None:
-                self._idempotency[scope] = (fingerprint, 200, _copy(body))
+                self._idempotency[scope] = (fingerprint, 200, copy_json(body))
         logger.info("cancelled %d of line %d on %s", quantity, line_number, release_id)
         return json_response(body)
 
@@ -731,7 +430,7 @@ class WmsSimulator(JsonHTTPServer):
 
     def shipments(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [_copy(s) for s in self._shipments.values()]
+            return [copy_json(s) for s in self._shipments.values()]
 
     def list_shipments(self, request: Request) -> Response:
         if not self._authorized(request):
@@ -749,7 +448,7 @@ class WmsSimulator(JsonHTTPServer):
             return self._unauthorized()
         with self._lock:
             shipment = self._shipments.get(request.params["shipment_id"])
-            shipment = _copy(shipment) if shipment is not None else None
+            shipment = copy_json(shipment) if shipment is not None else None
         if shipment is None:
             return json_response({"error": "not found"}, 404)
         return json_response(shipment)
@@ -763,7 +462,7 @@ class WmsSimulator(JsonHTTPServer):
                 "releases": len(self._releases),
                 "shipments": len(self._shipments),
                 "by_status": dict(by_status),
-                "config": _copy(self._config),
+                "config": copy_json(self._config),
             }
         deliveries = self.webhooks.deliveries()
         state.update(
@@ -821,9 +520,9 @@ class WmsSimulator(JsonHTTPServer):
         try:
             payload = request.json()
         except (ValueError, UnicodeDecodeError):
-            return _invalid_json()
+            return invalid_json()
         if not isinstance(payload, dict):
-            return _validation_failed({"_": "body must be a JSON object"})
+            return validation_failed({"_": "body must be a JSON object"})
         errors: dict[str, str] = {}
         force = payload.get("force", False)
         if not isinstance(force, bool):
@@ -841,15 +540,15 @@ class WmsSimulator(JsonHTTPServer):
             if not isinstance(line, dict):
                 errors[prefix] = "must be an object"
                 continue
-            if not _is_positive_int(line.get("line_number")):
+            if not is_positive_int(line.get("line_number")):
                 errors[f"{prefix}.line_number"] = "must be a positive integer"
-            if not _is_positive_int(line.get("quantity")):
+            if not is_positive_int(line.get("quantity")):
                 errors[f"{prefix}.quantity"] = "must be a positive integer"
             sku = line.get("sku")
             if sku is not None and (not isinstance(sku, str) or not sku.strip()):
                 errors[f"{prefix}.sku"] = "must be a non-empty string"
         if errors:
-            return _validation_failed(errors)
+            return validation_failed(errors)
         emitted: list[str] = []
         with self._lock:
             release = self._releases.get(request.params["release_id"])
@@ -898,8 +597,8 @@ class WmsSimulator(JsonHTTPServer):
             shipment = self._ship(
                 release, parcel, payload.get("carrier"), payload.get("tracking_number")
             )
-            self._emit("shipment.shipped", _copy(shipment), emitted)
+            self._emit("shipment.shipped", copy_json(shipment), emitted)
             self._finish_if_done(release, emitted)
             self._schedule(release)
-            result = _copy(shipment)
+            result = copy_json(shipment)
         return json_response({**result, "events": emitted}, 201)

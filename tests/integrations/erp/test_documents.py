@@ -23,7 +23,7 @@ from integrations.erp.shipments import SHIPMENT_CONFIRM
 from integrations.runtime.inbox import claim_inbound, process_inbound_event
 from integrations.runtime.models import InboundEvent, OutboundMessage
 from integrations.runtime.outbox import claim_outbound, deliver_outbound_message
-from integrations.simkit import signature_header
+from integrations.simhooks import signature_header
 from tests.conftest import wait_for
 from tests.factories import lifecycle
 from tests.factories.integrations import erp_connection, woo_connection

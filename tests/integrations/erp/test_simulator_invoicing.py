@@ -17,8 +17,8 @@ import pytest
 from integrations.erp.simulator.__main__ import build_parser
 from integrations.erp.simulator.documents import allocate, prorate
 from integrations.erp.simulator.server import ErpSimulator
+from integrations.simhooks import timestamped_signature as sign
 from integrations.simkit import JsonHTTPServer, Request, Response, json_response
-from integrations.simkit import timestamped_signature as sign
 
 TOKEN = "secret-token"
 SECRET = "whsec-test"

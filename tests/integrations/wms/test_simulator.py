@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from integrations.simhooks import timestamped_signature as sign
 from integrations.simkit import JsonHTTPServer, Request, Response, free_port, json_response
-from integrations.simkit import timestamped_signature as sign
 from integrations.wms.simulator import WmsSimulator
 from integrations.wms.simulator.tracking import ups_is_valid
 
