@@ -42,7 +42,6 @@ from controltower.orders.services import (
 )
 from controltower.orders.signals import CancelOrigin, order_cancelled
 from integrations.erp.translate import sales_order_payload
-from integrations.runtime.choices import OutboundStatus
 from integrations.runtime.http import (
     client_for,
     correlation_headers,
@@ -50,7 +49,7 @@ from integrations.runtime.http import (
     result_from_response,
 )
 from integrations.runtime.models import Connection, OutboundMessage
-from integrations.runtime.outbox import enqueue_outbound
+from integrations.runtime.outbox import WITHDRAWN, created_reference, enqueue_outbound
 from integrations.runtime.registry import (
     Creates,
     DeliveryResult,
@@ -65,8 +64,6 @@ logger = logging.getLogger(__name__)
 SALES_ORDERS_PATH = "/api/v1/sales-orders"
 SALES_ORDER_CREATE = "erp.sales_order.create"  # outbound message kinds
 SALES_ORDER_CANCEL = "erp.sales_order.cancel"
-WITHDRAWN = "withdrawn"
-CREATE_SETTLE_WAIT_S = 2.0
 
 
 def create_key(connection: Connection, order: Order) -> str:
@@ -214,23 +211,10 @@ def _sales_order_id(message: OutboundMessage, order: Order) -> str | DeliveryRes
     """The ERP id to cancel, or the result to record while there is none (yet)."""
     if order.erp_reference:
         return order.erp_reference
-    create = (
-        OutboundMessage.objects.filter(idempotency_key=create_key(message.connection, order))
-        .values("status", "response")
-        .first()
-    )
-    response = (create or {}).get("response") or {}
-    if create is None or create["status"] == OutboundStatus.DEAD or response.get(WITHDRAWN):
-        return DeliveryResult(
-            ok=True, body={"skipped": "no sales order was created in the ERP; nothing to cancel"}
-        )
-    if create["status"] == OutboundStatus.DELIVERED and response.get("id"):
-        return str(response["id"])
-    return DeliveryResult(
-        ok=False,
-        error="waiting for the sales-order create to settle before cancelling",
-        retryable=True,
-        retry_after_s=CREATE_SETTLE_WAIT_S,
+    return created_reference(
+        create_key(message.connection, order),
+        skipped="no sales order was created in the ERP; nothing to cancel",
+        waiting="waiting for the sales-order create to settle before cancelling",
     )
 
 

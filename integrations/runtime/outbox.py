@@ -92,6 +92,34 @@ def _insert_new(message: OutboundMessage) -> bool:
     return True
 
 
+WITHDRAWN = (
+    "withdrawn"  # a create's deliverer that found nothing to create answers {WITHDRAWN: True}
+)
+CREATE_SETTLE_WAIT_S = 2.0
+
+
+def created_reference(
+    create_key: str, *, skipped: str, waiting: str
+) -> str | registry.DeliveryResult:
+    """For a message that undoes what a create made (a cancel): the id the create's delivered
+    answer names; or the result to record meanwhile — ``skipped`` (ok: the create was never
+    asked, is dead, or withdrew itself, so nothing exists to undo), or ``waiting`` (retried
+    shortly: the create is still pending or in flight)."""
+    create = (
+        OutboundMessage.objects.filter(idempotency_key=create_key)
+        .values("status", "response")
+        .first()
+    )
+    response = (create or {}).get("response") or {}
+    if create is None or create["status"] == OutboundStatus.DEAD or response.get(WITHDRAWN):
+        return registry.DeliveryResult(ok=True, body={"skipped": skipped})
+    if create["status"] == OutboundStatus.DELIVERED and response.get("id"):
+        return str(response["id"])
+    return registry.DeliveryResult(
+        ok=False, error=waiting, retryable=True, retry_after_s=CREATE_SETTLE_WAIT_S
+    )
+
+
 def claim_outbound(limit: int) -> list[int]:
     now = timezone.now()
     with transaction.atomic():

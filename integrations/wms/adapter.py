@@ -55,7 +55,6 @@ from controltower.fulfilment.signals import release_cancel_due
 from controltower.orders.choices import FulfilmentStatus, OrderState
 from controltower.orders.models import Order
 from controltower.orders.signals import order_release_ready
-from integrations.runtime.choices import OutboundStatus
 from integrations.runtime.http import (
     client_for,
     correlation_headers,
@@ -63,7 +62,7 @@ from integrations.runtime.http import (
     result_from_response,
 )
 from integrations.runtime.models import Connection, InboundEvent, OutboundMessage
-from integrations.runtime.outbox import enqueue_outbound
+from integrations.runtime.outbox import WITHDRAWN, created_reference, enqueue_outbound
 from integrations.runtime.registry import (
     Creates,
     DeliveryResult,
@@ -89,8 +88,6 @@ logger = logging.getLogger(__name__)
 RELEASES_PATH = "/api/v1/releases"
 RELEASE_CREATE = "wms.release.create"  # outbound message kinds
 RELEASE_CANCEL = "wms.release.cancel"
-WITHDRAWN = "withdrawn"
-CREATE_SETTLE_WAIT_S = 2.0
 F = FulfilmentStatus
 # What a person must still do once the warehouse can no longer withdraw a release, by its status
 # (the same words the domain uses when it already knew: fulfilment.services.withdraw_release).
@@ -252,23 +249,10 @@ def _release_id(message: OutboundMessage, order: Order) -> str | DeliveryResult:
     """The release to cancel, or the result to record while there is none (yet)."""
     if order.wms_reference:
         return order.wms_reference
-    create = (
-        OutboundMessage.objects.filter(idempotency_key=create_key(message.connection, order))
-        .values("status", "response")
-        .first()
-    )
-    response = (create or {}).get("response") or {}
-    if create is None or create["status"] == OutboundStatus.DEAD or response.get(WITHDRAWN):
-        return DeliveryResult(
-            ok=True, body={"skipped": "no release was made in the warehouse; nothing to cancel"}
-        )
-    if create["status"] == OutboundStatus.DELIVERED and response.get("id"):
-        return str(response["id"])
-    return DeliveryResult(
-        ok=False,
-        error="waiting for the release create to settle before cancelling",
-        retryable=True,
-        retry_after_s=CREATE_SETTLE_WAIT_S,
+    return created_reference(
+        create_key(message.connection, order),
+        skipped="no release was made in the warehouse; nothing to cancel",
+        waiting="waiting for the release create to settle before cancelling",
     )
 
 
