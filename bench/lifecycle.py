@@ -34,6 +34,7 @@ import contextlib
 import itertools
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -277,6 +278,12 @@ class Step:
     latencies_ms: list[float] = field(default_factory=list)
     queries: int = 0
     reasons: list[str] = field(default_factory=list)
+    cpu_s: dict[str, float] = field(default_factory=dict)  # by process group, over the step
+
+    def cpu_ms_per_order(self, *groups: str) -> float:
+        """CPU ms per acknowledged order of the named groups (all of them when none named)."""
+        spent = sum(t for g, t in self.cpu_s.items() if not groups or g in groups)
+        return spent * 1000 / max(1, len(self.acked))
 
     @property
     def acked(self) -> list[Offer]:
@@ -414,10 +421,13 @@ def run_step(
     bench: Bench, backlog: Backlog, ports: tuple[int, int], rate: float, ids: list[int], wait: float
 ) -> Step:
     before = queries_counted(bench.redis_url)
+    cpu_before = cpu_by_group(bench)
     offers, samples, cpu, lag = asyncio.run(offer(*ports, rate, ids, backlog))
     step = Step(rate, offers, samples, cpu, lag)
     step.drained = drain(backlog, [o.order_id for o in step.acked], wait, f"{rate:g}/s: ")
     time.sleep(1.0)  # the last task's statements are flushed as it ends
+    cpu_after = cpu_by_group(bench)
+    step.cpu_s = {g: cpu_after[g] - cpu_before.get(g, 0.0) for g in cpu_after}
     step.queries = queries_counted(bench.redis_url) - before
     step.latencies_ms = posted_latencies(bench.db_url, offers)
     step.judge()
@@ -487,6 +497,37 @@ def cpu_by_process(bench: Bench) -> dict[str, float]:
                     total += times.user + times.system
             used[name] = total
     return used
+
+
+GROUPS = {  # process → group, for the CPU each step costs per order
+    "worker": "worker",
+    "front": "web",
+    "gunicorn": "web",
+    "daphne": "web",
+    "beat": "beat",
+}
+
+
+def cpu_by_group(bench: Bench) -> dict[str, float]:
+    """CPU seconds so far by group: ``worker``, ``web`` (front, gunicorn, daphne), ``beat``,
+    ``simulators``, ``postgres`` (every ``postgres`` process of the machine: the bench's
+    database is the only busy one) and ``bench`` (this process: the offering loop and the
+    store's sink)."""
+    import psutil
+
+    groups: dict[str, float] = dict.fromkeys(
+        ("worker", "web", "beat", "simulators", "postgres", "bench"), 0.0
+    )
+    for name, seconds in cpu_by_process(bench).items():
+        groups[GROUPS.get(name, "simulators")] += seconds
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] == "postgres":
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                groups["postgres"] += times.user + times.system
+    own = os.times()
+    groups["bench"] = own.user + own.system
+    return groups
 
 
 def _listed(payload: Any) -> list[dict[str, Any]]:
@@ -561,6 +602,16 @@ def run(args: Any, bench: Bench, erp_port: int, erp_token: str, ports: dict[str,
     sustained = max((s for s in steps if not s.reasons), key=lambda s: s.rate, default=None)
     counted = [s for s in steps if s.drained]
     per_order = sum(s.queries for s in counted) / max(1, sum(len(s.acked) for s in counted))
+    if sustained is not None:
+        log(
+            "cpu ms per order at the sustained step, by group: "
+            + ", ".join(f"{g} {sustained.cpu_ms_per_order(g):.1f}" for g in sustained.cpu_s)
+        )
+        outside = sustained.cpu_ms_per_order("web", "beat", "simulators", "bench")
+        print(f"lifecycle_cpu_ms_per_order: {sustained.cpu_ms_per_order():.1f}")
+        print(f"lifecycle_cpu_ms_per_order_outside_worker_and_db: {outside:.1f}")
+        # The rate at which what is neither the worker nor PostgreSQL alone fills the machine.
+        print(f"lifecycle_ceiling_per_s: {(os.cpu_count() or 1) * 1000 / max(outside, 1e-9):.1f}")
     print(f"lifecycle_steps_run: {len(steps)}")
     print(f"lifecycle_sustained_per_s: {sustained.rate if sustained else 0:g}")
     print(f"lifecycle_posted_p95_ms: {sustained.p(95) if sustained else math.nan:.0f}")

@@ -25,9 +25,11 @@ hooks), ``ledger:post_batches``. Not counted: the periodic sweeper and the stuck
 Batching depends on timing (how many events one claim finds), so the claims' share varies a
 little from run to run; the handlers' counts do not. Drains run only when something waits
 for them, as a kick would start them; each drain slot is taken with the token its kick left (no
-worker consumes the kicks here). Prints a table, then ``RESULT {"orders": N, "per_order": x,
-"labels": {label: [statements, calls]}}``; ``--sql FILE`` writes each label's statements of one
-call there (``SAMPLE_CALL``), to read which ones a handler repeats.
+worker consumes the kicks here). Prints a table (with the CPU the thread spent under each label,
+its own, per order), then ``RESULT {"orders": N, "per_order": x, "labels": {label: [statements,
+calls, cpu_s]}}``; ``--sql FILE`` writes each label's statements of one call there
+(``SAMPLE_CALL``), to read which ones a handler repeats. ``BENCH_PROFILE=FILE`` writes a cProfile
+of the counted part there, for ``pstats``.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class Counting:
     def __init__(self) -> None:
         self.statements: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
+        self.cpu: Counter[str] = Counter()  # CPU seconds of the thread under each label, its own
         self.on = False
         self.samples: dict[str, list[str]] = {}  # one call's statements per label
         self._local = threading.local()
@@ -102,7 +105,10 @@ class Counting:
     @contextlib.contextmanager
     def under(self, label: str) -> Iterator[None]:
         stack = self._local.__dict__.setdefault("stack", [])
+        inner = self._local.__dict__.setdefault("inner", [])
         stack.append(label)
+        inner.append(0.0)
+        started = time.thread_time()
         if self.on:
             with self._lock:
                 self.calls[label] += 1
@@ -111,7 +117,14 @@ class Counting:
         try:
             yield
         finally:
+            spent = time.thread_time() - started
             stack.pop()
+            own = spent - inner.pop()
+            if inner:
+                inner[-1] += spent
+            if self.on:
+                with self._lock:
+                    self.cpu[label] += own
             if getattr(self._local, "sample", None) is self.samples.get(label):
                 self._local.sample = None
 
@@ -306,13 +319,23 @@ def child(count: int, sims: dict[str, str]) -> dict[str, Any]:
         work_until_posted(counting, [1])
         ids = list(range(2, 2 + count))
         counting.on = True
+        profile = os.environ.get("BENCH_PROFILE", "")
+        profiler = None
+        if profile:  # BENCH_PROFILE=FILE: cProfile of the counted part, for pstats
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         for order_id in ids:
             offer_order(counting, sims["gateway"], order_id)
         work_until_posted(counting, ids)
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
         time.sleep(0.5)  # the last webhooks' answers (the store's notes) are in
         counting.on = False
     labels = {
-        label: [counting.statements[label], counting.calls[label]]
+        label: [counting.statements[label], counting.calls[label], counting.cpu[label]]
         for label in sorted(set(counting.statements) | set(counting.calls))
     }
     total = sum(counting.statements.values())
@@ -357,14 +380,19 @@ def run(count: int, bench: Bench, sql_file: str) -> int:
 
 
 def report(result: dict[str, Any]) -> None:
+    """Statements (and the CPU of the thread that ran them, its own under each label) per label,
+    most statements first."""
     count = result["orders"]
     rows = sorted(result["labels"].items(), key=lambda item: -item[1][0])
-    print(f"{'label':<58} {'stmts':>7} {'calls':>6} {'/call':>6} {'/order':>7}")
-    for label, (statements, calls) in rows:
+    heads = f"{'stmts':>7} {'calls':>6} {'/call':>6} {'/order':>7} {'cpu ms/order':>12}"
+    print(f"{'label':<58} {heads}")
+    for label, (statements, calls, cpu) in rows:
         per_call = f"{statements / calls:.1f}" if calls else "-"
-        print(f"{label:<58} {statements:>7} {calls:>6} {per_call:>6} {statements / count:>7.1f}")
-    print(f"{'total':<58} {sum(s for s, _ in result['labels'].values()):>7} {'':>6} {'':>6} "
-          f"{result['per_order']:>7.1f}")  # fmt: skip
+        print(f"{label:<58} {statements:>7} {calls:>6} {per_call:>6} {statements / count:>7.1f} "
+              f"{cpu * 1000 / count:>12.1f}")  # fmt: skip
+    total_cpu = sum(cpu for _, _, cpu in result["labels"].values())
+    print(f"{'total':<58} {sum(s for s, _, _ in result['labels'].values()):>7} {'':>6} {'':>6} "
+          f"{result['per_order']:>7.1f} {total_cpu * 1000 / count:>12.1f}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
