@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_WORKERS ?= 2
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup demo test lint format browser clean-var bench-ingest bench-e2e
+.PHONY: setup demo test lint format browser clean-var bench-ingest bench-e2e bench-inventory wrk
 
 $(STAMP): pyproject.toml tools/vendor_static.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ bench-ingest: setup wrk
 # End-to-end benchmark, webhooks at fixed rates to the ERP (bench/e2e.py, docs/benchmarks.md).
 bench-e2e: setup
 	$(PY) -m bench.e2e $(BENCH_ARGS)
+
+# Inventory benchmark: ATS recompute at scale, the availability API, a flash sale
+# (bench/inventory.py, docs/benchmarks.md); options via BENCH_ARGS.
+bench-inventory: setup wrk
+	$(PY) -m bench.inventory $(BENCH_ARGS)
 
 # wrk, the benchmarks' load generator, from Debian (as root, like `browser`).
 wrk:

@@ -132,9 +132,12 @@ def woo_order(order_id: int) -> dict[str, Any]:
     }
 
 
-def signed_webhook(order_id: int) -> tuple[bytes, list[tuple[str, str]]]:
-    """The body and headers (all but Host) of WooCommerce's ``order.created`` for this order."""
-    body = json.dumps(woo_order(order_id)).encode()
+def signed_webhook(
+    order_id: int, order: dict[str, Any] | None = None
+) -> tuple[bytes, list[tuple[str, str]]]:
+    """The body and headers (all but Host) of WooCommerce's ``order.created`` for this order
+    (``order``: the payload, when not :func:`woo_order`'s)."""
+    body = json.dumps(order or woo_order(order_id)).encode()
     signature = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest())
     delivery = hashlib.md5(f"7-{order_id}".encode()).hexdigest()
     return body, [
@@ -151,10 +154,12 @@ def signed_webhook(order_id: int) -> tuple[bytes, list[tuple[str, str]]]:
     ]
 
 
-def raw_request(path: str, host: str, order_id: int, *, close: bool = False) -> bytes:
+def raw_request(
+    path: str, host: str, order_id: int, *, close: bool = False, order: dict[str, Any] | None = None
+) -> bytes:
     """The signed HTTP request WooCommerce would send for this order (``close``: one request
     per connection, as WooCommerce delivers)."""
-    body, headers = signed_webhook(order_id)
+    body, headers = signed_webhook(order_id, order)
     lines = [f"POST {path} HTTP/1.1", f"Host: {host}", *(f"{k}: {v}" for k, v in headers)]
     if close:
         lines.append("Connection: close")

@@ -277,9 +277,29 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ledger.read_periods",
         "schedule": env_float("CT_LEDGER_PERIODS_S", 300.0),
     },
+    "erp.pull_stock": {  # on-hand and unit cost from the ERP, with a watermark
+        "task": "erp.pull_stock",
+        "schedule": env_float("CT_ERP_STOCK_S", 300.0),
+    },
     "orders.sweep_stuck": {
         "task": "orders.sweep_stuck",
         "schedule": 60.0,
+    },
+    "inventory.check_freshness": {
+        "task": "inventory.check_freshness",
+        "schedule": env_float("CT_STOCK_FRESHNESS_S", 60.0),
+    },
+    "inventory.check_drift": {  # the full run (each feed checks its own SKUs at once)
+        "task": "inventory.check_drift",
+        "schedule": env_float("CT_STOCK_DRIFT_S", 300.0),
+    },
+    "inventory.recompute_ats": {  # the safety net (every change recomputes its SKUs at once)
+        "task": "inventory.recompute_ats",
+        "schedule": env_float("CT_ATS_RECOMPUTE_S", 900.0),
+    },
+    "inventory.sweep_publications": {
+        "task": "inventory.sweep_publications",
+        "schedule": env_float("CT_PUBLISH_SWEEP_S", 15.0),
     },
 }
 

@@ -22,3 +22,8 @@ if settings.CT_SERVE_STATIC:
 from integrations.runtime.receive import with_fast_webhooks  # noqa: E402
 
 application = with_fast_webhooks(application)
+
+# A checkout's availability read with its API token, likewise (controltower/inventory/api/fast.py).
+from controltower.inventory.api.fast import with_fast_availability  # noqa: E402
+
+application = with_fast_availability(application)

@@ -38,6 +38,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "integrations.view_syncrun",
         "catalog.view_sku",
         "inventory.view_stockposition",
+        "inventory.view_reservation",
     ],
     FINANCE: [
         *_VIEW_CANONICAL,

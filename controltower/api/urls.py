@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("controltower.orders.api.urls")),
     path("", include("controltower.exceptions.api.urls")),
     path("", include("controltower.returns.api.urls")),
+    path("", include("controltower.inventory.api.urls")),
     path("", include("integrations.runtime.api.urls")),
     path("traces/<uuid:correlation_id>/", trace_view, name="trace"),
 ]

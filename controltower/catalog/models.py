@@ -36,6 +36,14 @@ class Location(CanonicalModel):
     city = models.CharField(max_length=100, blank=True, default="")
     country = models.CharField(max_length=2, blank=True, default="")
     is_active = models.BooleanField(default=True)
+    # Whose stock count is authoritative here (erp / wms / pos); blank: by type (a warehouse's
+    # WMS, a store's POS, the ERP otherwise: inventory.choices.DEFAULT_AUTHORITY).
+    stock_authority = models.CharField(
+        max_length=16,
+        blank=True,
+        default="",
+        choices=[("", "By location type"), ("erp", "ERP"), ("wms", "WMS"), ("pos", "POS")],
+    )
 
     class Meta(CanonicalModel.Meta):
         ordering = ["code"]
@@ -67,6 +75,8 @@ class SKU(CanonicalModel):
     barcode = models.CharField(max_length=64, blank=True, default="")
     price_amount = AmountField()
     currency = CurrencyField()
+    # What a unit costs us (from the ERP's item master): values drift and margins at risk.
+    cost_amount = AmountField(default=0)
     is_active = models.BooleanField(default=True)
 
     class Meta(CanonicalModel.Meta):

@@ -9,6 +9,7 @@ the contextvar actor (see ``controltower.core.context.acting_as``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -26,7 +27,7 @@ from controltower.catalog.models import (
     SKUCrossReference,
 )
 from controltower.core.context import acting_as
-from controltower.core.models import stamp
+from controltower.core.models import bulk_update, stamp
 from controltower.core.writepath import domain_service
 
 logger = logging.getLogger(__name__)
@@ -174,6 +175,44 @@ def upsert_sku_cross_reference(*, sku: SKU, system: str, system_code: str) -> SK
         reason="SKU cross reference",
     )
     return reference
+
+
+COST_PLACES = Decimal("0.0001")  # SKU.cost_amount: 20 digits, 4 places
+MAX_COST = Decimal(10) ** 15
+
+
+@domain_service
+@transaction.atomic
+def set_sku_costs(costs: Mapping[str, Decimal], *, reason: str = "unit cost from the ERP") -> int:
+    """Set what a unit of each SKU costs us (``{code: cost}``; the ERP's item master), the value
+    at cost of drift and margins at risk. Only the SKUs whose cost differs are written, each with
+    a history row naming the old and the new cost; returns how many.
+
+    All or nothing: a float, a negative or non-finite cost, more than 4 decimals, or a code we do
+    not hold raises ``TypeError`` / ``ValueError`` naming every one, and nothing is written."""
+    problems = []
+    for code, cost in costs.items():
+        if isinstance(cost, float) or not isinstance(cost, Decimal):
+            raise TypeError(f"cost of {code!r} must be a Decimal, not {type(cost).__name__}")
+        if not cost.is_finite() or cost < 0 or cost >= MAX_COST:
+            problems.append(f"{code!r}: {cost} is not a unit cost")
+        elif cost != cost.quantize(COST_PLACES):
+            problems.append(f"{code!r}: {cost} has more than 4 decimals")
+    skus = list(SKU.objects.select_for_update().filter(code__in=list(costs)).order_by("pk"))
+    problems += [f"{code!r}: unknown SKU" for code in sorted(set(costs) - {s.code for s in skus})]
+    if problems:
+        raise ValueError(f"SKU costs refused, nothing written: {'; '.join(problems[:20])}")
+    changed = []
+    for sku in skus:
+        cost = costs[sku.code].quantize(COST_PLACES)
+        if sku.cost_amount != cost:
+            stamp(sku, f"{reason}: cost {sku.cost_amount} → {cost}"[:100])
+            sku.cost_amount = cost
+            changed.append(sku)
+    bulk_update(SKU, changed, ["cost_amount"])
+    if changed:
+        logger.info("%d SKU cost(s) set (%s)", len(changed), reason)
+    return len(changed)
 
 
 # --- master data from a channel (a WooCommerce store) -----------------------------------------

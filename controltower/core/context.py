@@ -32,6 +32,7 @@ SERVICE_USERS = {
     "system.runtime": "Integration runtime",
     "system.reconciler": "Reconciler",
     "system.sla": "Stuck-order sweep",
+    "system.inventory": "Inventory checks",
     "system.demo": "Demo seeder",
 }
 

@@ -319,12 +319,80 @@ def money_at_risk() -> MoneyAtRisk:
 
 
 @dataclass
+class StockHealth:
+    """Per day: stock accuracy (the day's last full drift check: the share of SKU × location
+    pairs two or more systems count that agree within tolerance) and the oversells opened."""
+
+    days: list[date]
+    accuracy: list[float | None]  # percent, None on a day without a check
+    oversells: list[int]
+
+    @property
+    def empty(self) -> bool:
+        return all(a is None for a in self.accuracy) and not any(self.oversells)
+
+    @property
+    def latest(self) -> float | None:
+        return next((a for a in reversed(self.accuracy) if a is not None), None)
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [
+            {"day": day, "accuracy": accuracy, "oversells": n}
+            for day, accuracy, n in zip(self.days, self.accuracy, self.oversells, strict=True)
+        ]
+
+    def charts(self) -> dict[str, Any]:
+        labels = [f"{day:%d %b}" for day in self.days]
+        return {
+            "accuracy": {
+                "type": "line",
+                "labels": labels,
+                "datasets": [{"label": "within tolerance", "data": self.accuracy}],
+                "unit": "%",
+            },
+            "oversells": {
+                "type": "bar",
+                "labels": labels,
+                "datasets": [{"label": "oversells", "data": self.oversells}],
+                "unit": "orders",
+            },
+        }
+
+
+def stock_health(window: Window) -> StockHealth:
+    from controltower.inventory.models import StockAccuracySample
+
+    last_per_day: dict[date, tuple[int, int]] = {}
+    samples = StockAccuracySample.objects.filter(
+        taken_at__gte=window.start, taken_at__lte=window.now
+    ).order_by("taken_at")
+    for sample in samples.only("taken_at", "pairs", "within_tolerance"):
+        last_per_day[timezone.localdate(sample.taken_at)] = (sample.pairs, sample.within_tolerance)
+    oversold = dict(
+        OpsException.objects.filter(
+            type=ExceptionType.OVERSELL, opened_at__gte=window.start, opened_at__lte=window.now
+        )
+        .annotate(day=TruncDate("opened_at"))
+        .values_list("day")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    days = window.calendar
+    accuracy = []
+    for day in days:
+        pairs, within = last_per_day.get(day, (0, 0))
+        accuracy.append(round(100 * within / pairs, 1) if pairs else None)
+    return StockHealth(days, accuracy, [oversold.get(day, 0) for day in days])
+
+
+@dataclass
 class Dashboard:
     window: Window
     orders: OrdersPerDay
     cycle: CycleTimes
     posting: PostingCompletion
     risk: MoneyAtRisk
+    stock: StockHealth
 
     def charts(self) -> dict[str, Any]:
         """What static/js/kpi-charts.js draws (embedded with json_script, never inline JS)."""
@@ -333,6 +401,7 @@ class Dashboard:
             "cycle": self.cycle.chart(),
             "posting": self.posting.chart(),
             "risk": self.risk.chart(),
+            **self.stock.charts(),
         }
 
 
@@ -344,4 +413,5 @@ def dashboard(days: int = DEFAULT_WINDOW, *, now: datetime | None = None) -> Das
         cycle=cycle_times(window),
         posting=posting_completion(window),
         risk=money_at_risk(),
+        stock=stock_health(window),
     )

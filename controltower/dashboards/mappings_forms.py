@@ -13,9 +13,10 @@ from typing import Any
 
 from django import forms
 
-from controltower.catalog.models import Channel, PaymentMethod
+from controltower.catalog.models import Channel, Location, PaymentMethod
 from controltower.finance.choices import PostingEvent
 from controltower.finance.models import GLAccount, GLMapping, Invoice, InvoiceLine
+from controltower.inventory.models import ChannelAllocationRule, DriftTolerance, StockFreshnessRule
 from controltower.orders.models import ChannelStatusMapping, OrderLine, StageSLA
 
 # Which key a posting event is looked up by (finance.services.mapping_for): a key on any other
@@ -208,6 +209,103 @@ class StageSLAForm(MappingForm):
         if stage and StageSLA.objects.filter(stage=stage).exclude(pk=self.instance.pk).exists():
             label = StageSLA(stage=stage).get_stage_display()
             self.add_error("stage", f"the stage {label} already has an SLA")
+        return data
+
+
+class AllocationRuleForm(MappingForm):
+    class Meta:
+        model = ChannelAllocationRule
+        fields = ["channel", "location", "percent", "safety_stock", "cap"]
+        help_texts = {
+            "percent": "Share of the location's stock the channel may sell (0–100).",
+            "safety_stock": "Units kept back from the channel at this location.",
+            "cap": "At most this many units from this location (empty: no cap).",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].queryset = Channel.objects.order_by("code")
+        self.fields["channel"].label_from_instance = lambda channel: channel.code
+        self.fields["location"].queryset = Location.objects.order_by("code")
+        self.fields["location"].label_from_instance = lambda location: location.code
+
+    def clean_percent(self) -> Any:
+        percent = self.cleaned_data.get("percent")
+        if percent is not None and not 0 <= percent <= 100:
+            raise forms.ValidationError("the percent must be between 0 and 100")
+        return percent
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        channel, location = data.get("channel"), data.get("location")
+        taken = ChannelAllocationRule.objects.filter(channel=channel, location=location)
+        if channel and location and taken.exclude(pk=self.instance.pk).exists():
+            self.add_error(
+                "location", f"{channel.code} already has a rule for {location.code}: edit that one"
+            )
+        return data
+
+
+class FreshnessRuleForm(MappingForm):
+    max_age_minutes = forms.IntegerField(
+        min_value=1,
+        error_messages={"min_value": "minutes must be more than 0"},
+        help_text="How old the newest figure may be before ops hear of it.",
+    )
+
+    class Meta:
+        model = StockFreshnessRule
+        fields = ["reporting_system", "location", "max_age_minutes"]
+        help_texts = {"location": "Empty: the system's default for every location."}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["reporting_system"].choices = [
+            (value, label)
+            for value, label in self.fields["reporting_system"].choices
+            if value != "storefront"
+        ]
+        self.fields["location"].queryset = Location.objects.order_by("code")
+        self.fields["location"].label_from_instance = lambda location: location.code
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        system, location = data.get("reporting_system"), data.get("location")
+        taken = StockFreshnessRule.objects.filter(reporting_system=system, location=location)
+        if system and taken.exclude(pk=self.instance.pk).exists():
+            where = location.code if location else "every location"
+            self.add_error("location", f"{system} already has an SLA for {where}: edit that one")
+        return data
+
+
+class DriftToleranceForm(MappingForm):
+    class Meta:
+        model = DriftTolerance
+        fields = ["location", "units", "percent"]
+        help_texts = {
+            "location": "Empty: the default for every location.",
+            "units": "Figures may differ by this many units…",
+            "percent": "… or by this percent of the highest figure, whichever is larger.",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["location"].queryset = Location.objects.order_by("code")
+        self.fields["location"].label_from_instance = lambda location: location.code
+
+    def clean_percent(self) -> Any:
+        percent = self.cleaned_data.get("percent")
+        if percent is not None and not 0 <= percent <= 100:
+            raise forms.ValidationError("the percent must be between 0 and 100")
+        return percent
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        location = data.get("location")
+        taken = DriftTolerance.objects.filter(location=location).exclude(pk=self.instance.pk)
+        if "location" in data and taken.exists():
+            where = location.code if location else "every location (the default)"
+            self.add_error("location", f"{where} already has a tolerance: edit that one")
         return data
 
 

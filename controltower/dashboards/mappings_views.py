@@ -1,6 +1,6 @@
-"""The admins' mappings page: channel status mappings, GL account mappings, payment methods and
-stage SLAs, each listed with add / edit / delete, its recent history, and a preview of what a
-change would affect before it is saved.
+"""The admins' mappings page: channel status mappings, GL account mappings, payment methods, stage
+SLAs and the stock rules (allocation, freshness SLAs, drift tolerances), each listed with add /
+edit / delete, its recent history, and a preview of what a change would affect before it is saved.
 
 Admins only (the ``admin`` role or a superuser), and each action also needs the model's own
 permission (``change_*``, ``add_*``, ``delete_*``), so a role trimmed in ``accounts.roles`` is
@@ -33,11 +33,14 @@ from django_htmx.middleware import HtmxDetails
 
 from controltower.accounts.roles import ADMIN, has_role
 from controltower.catalog import services as catalog_services
-from controltower.catalog.models import Channel, PaymentMethod
+from controltower.catalog.models import Channel, Location, PaymentMethod
 from controltower.dashboards import mappings_forms as forms
 from controltower.dashboards import mappings_preview as preview
+from controltower.dashboards import stock_preview
 from controltower.finance import services as finance_services
 from controltower.finance.models import GLAccount, GLMapping
+from controltower.inventory import configuration as stock_configuration
+from controltower.inventory.models import ChannelAllocationRule, DriftTolerance, StockFreshnessRule
 from controltower.orders.models import ChannelStatusMapping, StageSLA
 from controltower.orders.services import configuration as order_configuration
 
@@ -58,20 +61,27 @@ class Labels:
 
     channels: dict[int, str]
     accounts: dict[int, str]
+    locations: dict[int, str]
 
     @classmethod
     def load(cls) -> Labels:
         return cls(
             channels=dict(Channel.objects.values_list("pk", "code")),
             accounts=dict(GLAccount.objects.values_list("pk", "code")),
+            locations=dict(Location.objects.values_list("pk", "code")),
         )
 
     def channel(self, pk: int | None, *, blank: str = "all channels") -> str:
         return self.channels.get(pk, f"#{pk}") if pk else blank
 
+    def location(self, pk: int | None, *, blank: str = "every location") -> str:
+        return self.locations.get(pk, f"#{pk}") if pk else blank
+
     def value(self, field_name: str, value: Any) -> str:
         if field_name == "channel":
             return self.channel(value)
+        if field_name == "location":
+            return self.location(value)
         if field_name == "account":
             return self.accounts.get(value, f"#{value}")
         return "" if value is None else str(value)
@@ -190,6 +200,66 @@ SECTIONS: dict[str, Section] = {
             save=order_configuration.save_stage_sla,
             delete=order_configuration.delete_stage_sla,
             preview=preview.preview_stage_sla,
+        ),
+        Section(
+            kind="allocation",
+            title="Stock allocation",
+            model=ChannelAllocationRule,
+            form=forms.AllocationRuleForm,
+            headers=("Channel", "Location", "Percent", "Safety stock", "Cap"),
+            cells=lambda row, labels: [
+                labels.channel(row.channel_id),
+                labels.location(row.location_id),
+                f"{row.percent}%",
+                str(row.safety_stock),
+                "—" if row.cap is None else str(row.cap),
+            ],
+            describe=lambda row, labels: (
+                f"{labels.channel(row.channel_id)} sells {row.percent}% of "
+                f"{labels.location(row.location_id)} (safety {row.safety_stock}"
+                + (f", cap {row.cap}" if row.cap is not None else "")
+                + ")"
+            ),
+            save=stock_configuration.save_allocation_rule,
+            delete=stock_configuration.delete_allocation_rule,
+            preview=stock_preview.preview_allocation_rule,
+        ),
+        Section(
+            kind="freshness",
+            title="Stock freshness SLAs",
+            model=StockFreshnessRule,
+            form=forms.FreshnessRuleForm,
+            headers=("System", "Location", "Minutes"),
+            cells=lambda row, labels: [
+                row.get_reporting_system_display(),
+                labels.location(row.location_id),
+                str(row.max_age_minutes),
+            ],
+            describe=lambda row, labels: (
+                f"{row.reporting_system} at {labels.location(row.location_id)} within "
+                f"{row.max_age_minutes} min"
+            ),
+            save=stock_configuration.save_freshness_rule,
+            delete=stock_configuration.delete_freshness_rule,
+            preview=stock_preview.preview_freshness_rule,
+        ),
+        Section(
+            kind="drift",
+            title="Stock drift tolerances",
+            model=DriftTolerance,
+            form=forms.DriftToleranceForm,
+            headers=("Location", "Units", "Percent"),
+            cells=lambda row, labels: [
+                labels.location(row.location_id),
+                str(row.units),
+                f"{row.percent}%",
+            ],
+            describe=lambda row, labels: (
+                f"{labels.location(row.location_id)}: ±{row.units} units or {row.percent}%"
+            ),
+            save=stock_configuration.save_drift_tolerance,
+            delete=stock_configuration.delete_drift_tolerance,
+            preview=stock_preview.preview_drift_tolerance,
         ),
     )
 }

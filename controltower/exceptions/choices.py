@@ -15,6 +15,8 @@ class ExceptionType(models.TextChoices):
     SHIPMENT_REFUSED = "shipment_refused", "Shipment refused"
     STEP_REFUSED = "step_refused", "Lifecycle step refused"
     COMPENSATION = "compensation", "Compensation needs a person"
+    OVERSELL = "oversell", "Oversold"
+    STOCK_STALE = "stock_stale", "Stock figures not fresh"
 
 
 class Severity(models.TextChoices):

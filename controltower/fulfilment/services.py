@@ -28,6 +28,7 @@ from controltower.fulfilment.models import Shipment, ShipmentLine
 from controltower.fulfilment.signals import release_cancel_due, shipment_recorded
 from controltower.inventory.choices import ReservationStatus
 from controltower.inventory.models import Reservation
+from controltower.inventory.services import stock_changed
 from controltower.orders import events as order_events
 from controltower.orders.choices import (
     FulfilmentStatus,
@@ -346,6 +347,7 @@ def _consume_reservations(lines: list[OrderLine]) -> None:
         stamp(reservation, "shipped")
     # Two statements (the update and its history rows) however many lines shipped.
     bulk_update(Reservation, reservations, ["status"])
+    stock_changed(r.sku_id for r in reservations if r.location_id is not None)
 
 
 @domain_service

@@ -6,7 +6,10 @@ Each event is re-read from its stored body (an edited replay is applied as edite
 found by the document's ``correlation_id`` or, failing that, by its sales order (our ERP
 reference). An invoice for an order that has not shipped yet waits (the domain's NotYet: the inbox
 holds it and retries); one that does not add up or names a line the order does not have is refused
-by the domain (timeline entry and exception, nothing applied)."""
+by the domain (timeline entry and exception, nothing applied).
+
+The pages of the ERP's stock feed (topic ``stock.page``, stored by the scheduled pull, not
+webhooks) go to ``integrations.erp.stock``."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from controltower.orders.models import Order
 from controltower.orders.services import transition_order
 from controltower.orders.signals import CancelOrigin
 from controltower.orders.transitions import IllegalTransition
+from integrations.erp.stock import STOCK_PAGE, handle_stock_page
 from integrations.erp.translate import TranslationError, document_data
 from integrations.runtime.models import InboundEvent
 from integrations.runtime.registry import Ignored, inbound
@@ -49,6 +53,8 @@ def _order_of(obj: dict[str, Any]) -> Order:
 
 @inbound(SystemKind.ERP)
 def handle_inbound(event: InboundEvent) -> Any:
+    if event.topic == STOCK_PAGE:
+        return handle_stock_page(event)
     try:
         envelope = parse_event(event.body.encode("utf-8"))
     except ValueError as exc:

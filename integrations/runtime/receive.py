@@ -37,6 +37,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.request import HttpHeaders
 from django.views.decorators.csrf import csrf_exempt
 
+from controltower.core.headers import security_headers
 from integrations.runtime import inbox, registry, spool
 from integrations.runtime.models import Connection
 
@@ -148,31 +149,6 @@ def spool_or_unavailable(
 
 
 # --- answers -------------------------------------------------------------------------------------
-_SECURITY_HEADERS: list[tuple[str, str]] | None = None
-
-
-def security_headers() -> list[tuple[str, str]]:
-    """What SecurityMiddleware and XFrameOptionsMiddleware add to a JSON answer: every webhook
-    answer carries them, whichever entrance served it."""
-    global _SECURITY_HEADERS
-    if _SECURITY_HEADERS is None:
-        headers = []
-        if settings.SECURE_CONTENT_TYPE_NOSNIFF:
-            headers.append(("X-Content-Type-Options", "nosniff"))
-        if settings.SECURE_REFERRER_POLICY:
-            policy = settings.SECURE_REFERRER_POLICY
-            if not isinstance(policy, str):
-                policy = ",".join(policy)
-            headers.append(("Referrer-Policy", policy))
-        if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
-            headers.append(
-                ("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY)
-            )
-        headers.append(("X-Frame-Options", getattr(settings, "X_FRAME_OPTIONS", "DENY").upper()))
-        _SECURITY_HEADERS = headers
-    return _SECURITY_HEADERS
-
-
 def _response(answer: registry.Answer) -> HttpResponse:
     response = HttpResponse(
         json.dumps(answer.data), status=answer.status, content_type="application/json"

@@ -71,6 +71,7 @@ from integrations.runtime.registry import (
     inbound_batch,
     on_delivered,
 )
+from integrations.wms.stock import STOCK_EVENTS, apply_stock_event
 from integrations.wms.translate import (
     RELEASE_EVENTS,
     SHIPMENT_EVENTS,
@@ -404,10 +405,13 @@ def _apply_shipment(envelope: dict[str, Any], *, connection: str) -> Order:
 
 @inbound(SystemKind.WMS)
 def handle_inbound(event: InboundEvent) -> Any:
-    """Apply one stored warehouse event; returns the order's correlation id."""
+    """Apply one stored warehouse event; returns the order's (or the stock count's)
+    correlation id."""
     envelope = _envelope(event)
     event_type = envelope.get("type")
     connection = event.connection.slug
+    if event_type in STOCK_EVENTS:
+        return apply_stock_event(str(event_type), envelope, connection=connection)
     if event_type in SHIPMENT_EVENTS:
         return _apply_shipment(envelope, connection=connection).correlation_id
     if event_type in RELEASE_EVENTS:

@@ -36,7 +36,8 @@ RELEASE_EVENTS = frozenset(
     }
 )
 SHIPMENT_EVENTS = frozenset({"shipment.shipped"})
-EVENT_TYPES = RELEASE_EVENTS | SHIPMENT_EVENTS
+STOCK_EVENTS = frozenset({"inventory.snapshot", "inventory.adjusted"})  # integrations/wms/stock.py
+EVENT_TYPES = RELEASE_EVENTS | SHIPMENT_EVENTS | STOCK_EVENTS
 # A release line's quantities are ours, echoed: nothing real ships a million units of one line,
 # and a bigger number is an attacker's (or a bug's), refused before it reaches a column.
 MAX_QUANTITY = 1_000_000

@@ -82,6 +82,7 @@ ROUTES: dict[str, tuple[str, dict[str, Expected]]] = {
         "/integrations/events/{event}/",
         _login_page("/integrations/events/{event}/", _VIEWERS),
     ),
+    "stock_list": ("/stock/", _login_page("/stock/", {OPS, ADM})),
     "api_orders": ("/api/v1/orders/", _page(401, _VIEWERS)),
     "api_order": ("/api/v1/orders/{order}/", _page(401, _VIEWERS)),
     "api_exceptions": ("/api/v1/exceptions/", _page(401, _VIEWERS)),
@@ -148,6 +149,8 @@ NOT_IN_MATRIX: dict[str, str] = {
     "mappings:mapping_delete": MAPPINGS,
     "finance:journal_detail": "an entry's page: tests/controltower/finance/test_journal_page.py",
     "finance:posting_retry": "POST action: tests/controltower/finance/test_finance_queue.py",
+    "inventory:stock_detail": "a SKU's page: tests/controltower/inventory/test_pages.py",
+    "availability": "a read with parameters: tests/controltower/inventory/test_pages.py",
     "webhooks:receive": "a system, not a person: signed; tests/integrations/<kind>/test_receive*",
 }
 

@@ -21,6 +21,7 @@ from integrations.erp.simulator.documents import (
 )
 from integrations.erp.simulator.documents import is_decimal_string as _is_decimal_string
 from integrations.erp.simulator.invoicing import InvoicingMixin
+from integrations.erp.simulator.stock import StockMixin
 from integrations.simhooks import WEBHOOK_FAULT_DEFAULTS
 from integrations.simkit import (
     FaultPlan,
@@ -114,10 +115,10 @@ def validate_sales_order(payload: Any) -> dict[str, str]:
     return errors
 
 
-class ErpSimulator(InvoicingMixin, JsonHTTPServer):
+class ErpSimulator(StockMixin, InvoicingMixin, JsonHTTPServer):
     """In-memory ERP exposing ``/api/v1/sales-orders`` behind a bearer token; shipments confirmed
     against its orders are invoiced, and invoices, credit memos and ERP-side cancels are sent
-    as signed webhooks (``ERP-Signature``)."""
+    as signed webhooks (``ERP-Signature``). Its stock figures are read from ``/api/v1/stock``."""
 
     fault_prefix = "/api/"
     name = "erp-simulator"
@@ -150,6 +151,7 @@ class ErpSimulator(InvoicingMixin, JsonHTTPServer):
         self.route("GET", r"/_sim/sales-orders", self.sim_orders)
         self.route("POST", r"/_sim/sales-orders/(?P<order_id>[^/]+)/status", self.sim_set_status)
         self.init_invoicing(invoice_after_s=invoice_after_s, auto_invoice=auto_invoice)
+        self.init_stock()
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -173,6 +175,7 @@ class ErpSimulator(InvoicingMixin, JsonHTTPServer):
             self._idempotency.clear()
             self._sequence = 0
             self.reset_invoicing()
+            self.reset_stock()
 
     def orders(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -20,6 +20,8 @@ EVENT_TYPES = (
     "release.cancelled",
     "shipment.shipped",
     "release.shipped",
+    "inventory.snapshot",
+    "inventory.adjusted",
 )
 SIGNATURE_HEADER = "WMS-Signature"
 DEFAULT_WAREHOUSE = "MAIN"
@@ -34,19 +36,47 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "split_shipments": False,
     "split_gap_s": 2.0,
     "carriers": ["DHL", "PostNL", "UPS"],
+    "snapshot_every_s": 0.0,  # a full stock snapshot every N seconds; 0 = only when asked
 }
-TIMING_KEYS = ("pick_after_s", "pack_after_s", "ship_after_s", "split_gap_s")
+TIMING_KEYS = ("pick_after_s", "pack_after_s", "ship_after_s", "split_gap_s", "snapshot_every_s")
 
 
 class WmsFaultPlan(FaultPlan):
-    """Base faults + webhook faults + the short pick.
+    """Base faults + webhook faults + the short pick + stock drift.
 
     ``short_pick_next`` (int): the next N releases to finish picking pick their last open line
     ``short_pick_units`` (int, default 1, at least 1 is used) short; the shortfall is reported as
     ``release.backordered`` and never ships.
+
+    ``drift_units`` (int, may be negative) and ``drift_skus`` (list of SKU codes, empty = every
+    SKU): the stock figures the warehouse reports (snapshots, ``on_hand_after``) differ from its
+    true ledger by that many units (never below 0), as a miscounting warehouse's do.
     """
 
-    extra_defaults = {**WEBHOOK_FAULT_DEFAULTS, "short_pick_next": 0, "short_pick_units": 1}
+    extra_defaults = {
+        **WEBHOOK_FAULT_DEFAULTS,
+        "short_pick_next": 0,
+        "short_pick_units": 1,
+        "drift_units": 0,
+        "drift_skus": [],
+    }
+
+    def defaults(self) -> dict[str, Any]:
+        return {**super().defaults(), "drift_skus": []}  # a fresh list per reset
+
+    @staticmethod
+    def _coerce(key: str, default: Any, value: Any) -> Any:
+        if key == "drift_units":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError("drift_units must be an integer")
+            return value
+        if key == "drift_skus":
+            if not isinstance(value, list) or not all(
+                isinstance(code, str) and code.strip() for code in value
+            ):
+                raise ValueError("drift_skus must be a list of SKU codes")
+            return [code.strip() for code in value]
+        return FaultPlan._coerce(key, default, value)
 
 
 # --------------------------------------------------------------------------------------------

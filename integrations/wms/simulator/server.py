@@ -47,6 +47,7 @@ from integrations.wms.simulator.contract import (
     validation_failed,
 )
 from integrations.wms.simulator.floor import WarehouseFloor
+from integrations.wms.simulator.stock import StockLedger
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +57,9 @@ logger = logging.getLogger(__name__)
 # --------------------------------------------------------------------------------------------
 
 
-class WmsSimulator(WarehouseFloor, JsonHTTPServer):
-    """In-memory warehouse exposing ``/api/v1/releases`` and ``/api/v1/shipments``."""
+class WmsSimulator(WarehouseFloor, StockLedger, JsonHTTPServer):
+    """In-memory warehouse exposing ``/api/v1/releases`` and ``/api/v1/shipments``, and its
+    stock ledger (``/_sim/stock``, reported as ``inventory.*`` events: ``stock.py``)."""
 
     fault_prefix = "/api/"
     name = "wms-simulator"
@@ -111,6 +113,7 @@ class WmsSimulator(WarehouseFloor, JsonHTTPServer):
         self.route("GET", r"/_sim/shipments", self.sim_shipments)
         self.route("POST", r"/_sim/releases/(?P<release_id>[^/]+)/advance", self.sim_advance)
         self.route("POST", r"/_sim/releases/(?P<release_id>[^/]+)/ship", self.sim_ship)
+        self._init_stock()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -121,6 +124,7 @@ class WmsSimulator(WarehouseFloor, JsonHTTPServer):
                 target=self._progress_loop, name=f"{self.name}-progress", daemon=True
             )
             self._progress_thread.start()
+        self._start_stock()
 
     def on_stop(self) -> None:
         thread = self._progress_thread
@@ -138,6 +142,7 @@ class WmsSimulator(WarehouseFloor, JsonHTTPServer):
             self._release_seq = 0
             self._shipment_seq = 0
             self._config = copy_json(self._initial_config)
+        self._reset_stock()
         self.webhooks.reset()
 
     # -- config ---------------------------------------------------------------------------
