@@ -9,16 +9,18 @@
    (``SELECT sum(on_hand)``), the least any recompute must read.
 2. **Availability API** (``availability_p99_ms``): the production web tier (front, gunicorn,
    daphne) answering ``GET /api/v1/availability/?sku=…&channel=…`` for random SKUs, token
-   authentication, from ``wrk`` (keep-alive, ``--connections`` 4 — one per web worker — 15 s);
-   baseline the bench's ``/bench/ping/`` on the same server in the same run.
-3. **Flash sale** (``oversold``): one SKU with 5 units at one warehouse; 40 web orders of one unit
+   authentication, from ``wrk`` (keep-alive, 8 connections, 15 s); baseline the bench's
+   ``/bench/ping/`` on the same server in the same run.
+3. **Publish** (``publish_p95_ms``): one WMS stock adjustment → the WooCommerce shop showing
+   the new figure, under a steady stream of them (``bench/inventory_publish.py``); baseline the
+   same adjustments' webhook round trip alone.
+4. **Flash sale** (``oversold``): one SKU with 5 units at one warehouse; 40 web orders of one unit
    each sent at once as the store's signed webhooks through the front, the worker taking them
    (several drains at once): units reserved beyond 5 are ``oversold`` (the target is 0), the
    others are oversell exceptions.
 
-Prints, last, ``ats_recompute_s``, ``availability_p99_ms``, ``oversold`` (and the figures beside
-them); the storefront publish figure (``publish_p95_ms``) is still to come. ``--skus`` and
-``--locations`` shrink the data for a quick look.
+Prints, last, ``ats_recompute_s``, ``publish_p95_ms``, ``availability_p99_ms``, ``oversold`` (and
+the figures beside them). ``--skus`` and ``--locations`` shrink the data for a quick look.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from bench.common import (
     wait_http,
     woo_order,
 )
+from bench.inventory_publish import RATE, SECONDS, describe, measure_publish
 
 log = make_log("bench-inventory")
 
@@ -363,6 +366,8 @@ def run(args: argparse.Namespace, bench: Bench) -> int:
         f"availability: p99 {api_p99:.1f} ms at {api_rate:.0f} req/s; baseline ping p99 "
         f"{ping_p99:.1f} ms at {ping_rate:.0f} req/s (× {api_p99 / max(ping_p99, 1e-9):.2f})"
     )
+    publish = measure_publish(bench, front, seconds=SECONDS, rate=RATE)
+    log(describe(publish))
     sale = flash_sale(bench, front)
     log(
         f"flash sale: {sale['accepted']} orders of 1 unit for 5 in stock; {sale['reserved']} "
@@ -373,10 +378,16 @@ def run(args: argparse.Namespace, bench: Bench) -> int:
     print(f"ats_recompute_unchanged_s: {figures['unchanged_s']:.3f}")
     print(f"availability_baseline_p99_ms: {ping_p99:.2f}")
     print(f"availability_ratio: {api_p99 / max(ping_p99, 1e-9):.2f}")
+    print(f"publish_p50_ms: {publish['p50_ms']:.0f}")
+    print(f"publish_p99_ms: {publish['p99_ms']:.0f}")
+    print(f"publish_lost: {publish['lost']:.0f}")
+    print(f"publish_baseline_webhook_p95_ms: {publish['webhook_p95_ms']:.0f}")
+    print(f"publish_ratio: {publish['ratio']:.1f}")
     print(f"ats_recompute_s: {figures['full_s']:.3f}")
+    print(f"publish_p95_ms: {publish['p95_ms']:.0f}")
     print(f"availability_p99_ms: {api_p99:.2f}")
     print(f"oversold: {sale['oversold']}")
-    return 0 if sale["oversold"] == 0 else 1
+    return 0 if sale["oversold"] == 0 and publish["lost"] == 0 else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -122,6 +122,7 @@ INSTALLED_APPS = [
     "controltower.returns",
     "controltower.finance",
     "controltower.exceptions",
+    "controltower.pricing",
     "controltower.dashboards",
     "integrations.runtime",
     "reconciliation",
@@ -281,6 +282,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "erp.pull_stock",
         "schedule": env_float("CT_ERP_STOCK_S", 300.0),
     },
+    "erp.pull_prices": {  # item prices and tax classes from the ERP, with a watermark
+        "task": "erp.pull_prices",
+        "schedule": env_float("CT_ERP_PRICES_S", 900.0),
+    },
+    "pricing.check_prices": {  # the full run (each price read checks its own SKUs at once)
+        "task": "pricing.check_prices",
+        "schedule": env_float("CT_PRICE_CHECK_S", 300.0),
+    },
     "orders.sweep_stuck": {
         "task": "orders.sweep_stuck",
         "schedule": 60.0,
@@ -380,8 +389,10 @@ AXES_VERBOSE = False
 CT_CONNECTORS = env_list(
     "CT_CONNECTORS",
     "integrations.woocommerce,integrations.erp,integrations.payments,integrations.wms,"
-    "integrations.ledger",
+    "integrations.ledger,integrations.pos",
 )
+# A return without a receipt above this (in the store's currency) stays open for a person.
+CT_POS_NO_RECEIPT_LIMIT = env_float("CT_POS_NO_RECEIPT_LIMIT", 50.0)
 CT_CREDENTIALS_KEYS = env_list("CT_CREDENTIALS_KEYS", "")  # Fernet keys, newest first
 CT_INBOX_BATCH = env_int("CT_INBOX_BATCH", 100)
 # How long an inbound event that came before what it follows is held and retried.
@@ -403,6 +414,9 @@ CT_SPOOL_MAX_BYTES = env_int("CT_SPOOL_MAX_BYTES", 64 * 1024 * 1024)
 CT_SPOOL_CREDENTIALS_S = env_float("CT_SPOOL_CREDENTIALS_S", 300.0)
 CT_SPOOL_RETRY_S = env_float("CT_SPOOL_RETRY_S", 2.0)
 CT_LIVE_POLL_S = env_int("CT_LIVE_POLL_S", 15)
+# The tax classes the business charges, as WooCommerce names them ("standard" for its blank one):
+# an ERP item with another is refused (controltower.catalog.services.set_sku_erp_prices).
+CT_TAX_CLASSES = env_list("CT_TAX_CLASSES", "standard,reduced-rate,zero-rate")
 CT_LOG_FORMAT = env_str("CT_LOG_FORMAT", "json")
 CT_LOG_LEVEL = env_str("CT_LOG_LEVEL", "INFO")
 

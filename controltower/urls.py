@@ -14,6 +14,7 @@ urlpatterns = [
     path("finance/", include("controltower.finance.urls")),
     path("fulfilment/", include("controltower.fulfilment.urls")),
     path("stock/", include("controltower.inventory.urls")),
+    path("pricing/", include("controltower.pricing.urls")),
     path("integrations/", include("integrations.runtime.urls")),
     path("api/v1/", include("controltower.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -39,6 +39,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "catalog.view_sku",
         "inventory.view_stockposition",
         "inventory.view_reservation",
+        "pricing.view_pricepush",
+        "pricing.add_pricepush",  # push the ERP price to the store (a price-policy exception)
     ],
     FINANCE: [
         *_VIEW_CANONICAL,

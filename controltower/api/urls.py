@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("controltower.exceptions.api.urls")),
     path("", include("controltower.returns.api.urls")),
     path("", include("controltower.inventory.api.urls")),
+    path("", include("controltower.pricing.api.urls")),
     path("", include("integrations.runtime.api.urls")),
     path("traces/<uuid:correlation_id>/", trace_view, name="trace"),
 ]

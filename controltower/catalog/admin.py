@@ -6,6 +6,7 @@ from __future__ import annotations
 from controltower.catalog.models import (
     SKU,
     Channel,
+    ChannelPrice,
     Location,
     PaymentMethod,
     Product,
@@ -16,3 +17,4 @@ from controltower.core.admin_helpers import register_canonical
 register_canonical(
     Channel, Location, Product, SKU, SKUCrossReference, PaymentMethod, service_only=False
 )
+register_canonical(ChannelPrice)  # written by the product sync only

@@ -77,6 +77,11 @@ class SKU(CanonicalModel):
     currency = CurrencyField()
     # What a unit costs us (from the ERP's item master): values drift and margins at risk.
     cost_amount = AmountField(default=0)
+    # The ERP's item master (integrations.erp.prices): the base price promotions are measured
+    # against and the tax class the storefront must charge; null / blank until the ERP sends one.
+    erp_price_amount = AmountField(null=True, blank=True, default=None)
+    erp_tax_class = models.CharField(max_length=32, blank=True, default="")
+    erp_price_updated_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
 
     class Meta(CanonicalModel.Meta):
@@ -86,10 +91,46 @@ class SKU(CanonicalModel):
             models.CheckConstraint(
                 condition=Q(price_amount__gte=0), name="catalog_sku_price_nonneg"
             ),
+            models.CheckConstraint(
+                condition=Q(erp_price_amount__isnull=True) | Q(erp_price_amount__gte=0),
+                name="catalog_sku_erp_price_nonneg",
+            ),
         )
 
     def __str__(self) -> str:
         return self.code
+
+
+class ChannelPrice(CanonicalModel):
+    """What one storefront asks for a SKU, as its product sync last read it: the regular price,
+    the sale price and its schedule, the price it charges now and its tax class. One row per
+    SKU × channel, so a SKU sold on several storefronts is governed on each
+    (``controltower.pricing``). ``SKU.price_amount`` stays the price a channel charges now."""
+
+    sku = models.ForeignKey(SKU, on_delete=models.CASCADE, related_name="channel_prices")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="prices")
+    currency = CurrencyField()
+    price_amount = AmountField()  # charged now (WooCommerce ``price``)
+    regular_price_amount = AmountField(null=True, blank=True, default=None)
+    sale_price_amount = AmountField(null=True, blank=True, default=None)
+    sale_from = models.DateTimeField(null=True, blank=True)
+    sale_to = models.DateTimeField(null=True, blank=True)
+    tax_class = models.CharField(max_length=32, blank=True, default="standard")
+
+    class Meta(CanonicalModel.Meta):
+        ordering = ["channel_id", "sku_id"]
+        constraints = canonical_constraints(
+            models.UniqueConstraint(fields=["sku", "channel"], name="catalog_channelprice_uniq"),
+            models.CheckConstraint(
+                condition=Q(price_amount__gte=0)
+                & (Q(regular_price_amount__isnull=True) | Q(regular_price_amount__gte=0))
+                & (Q(sale_price_amount__isnull=True) | Q(sale_price_amount__gte=0)),
+                name="catalog_channelprice_nonneg",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.sku_id} on {self.channel_id}: {self.price_amount} {self.currency}"
 
 
 class SKUCrossReference(CanonicalModel):

@@ -15,17 +15,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Q
 
 from controltower.catalog.models import (
     SKU,
     Channel,
+    ChannelPrice,
     Location,
     PaymentMethod,
     Product,
     SKUCrossReference,
 )
+from controltower.catalog.signals import prices_read
 from controltower.core.context import acting_as
 from controltower.core.models import bulk_update, stamp
 from controltower.core.writepath import domain_service
@@ -46,7 +49,7 @@ def _upsert[M: models.Model](
     instance = model._default_manager.select_for_update().filter(**lookup).first()
     if instance is None:
         instance = model(**lookup, **values)
-        stamp(instance, f"{reason}: created")
+        stamp(instance, f"{reason}: created"[:100])
         instance.save()
         logger.debug("created %s %s", model._meta.label, instance.pk)
         return instance, True
@@ -55,7 +58,7 @@ def _upsert[M: models.Model](
         return instance, False
     for name in changed:
         setattr(instance, name, values[name])
-    stamp(instance, f"{reason}: updated {', '.join(changed)}")
+    stamp(instance, f"{reason}: updated {', '.join(changed)}"[:100])
     instance.save(update_fields=[*changed, "updated_at"])
     logger.debug("updated %s %s: %s", model._meta.label, instance.pk, ", ".join(changed))
     return instance, True
@@ -215,6 +218,100 @@ def set_sku_costs(costs: Mapping[str, Decimal], *, reason: str = "unit cost from
     return len(changed)
 
 
+def known_tax_classes() -> frozenset[str]:
+    """The tax classes the business charges (``CT_TAX_CLASSES``), as WooCommerce names them."""
+    return frozenset(settings.CT_TAX_CLASSES)
+
+
+@dataclass(frozen=True)
+class ErpItemPrice:
+    """One item of the ERP's item master: its base price, tax class and the ERP's change time."""
+
+    price: Decimal
+    tax_class: str
+    updated_at: datetime
+    currency: str = ""  # empty: the SKU's
+
+
+@dataclass
+class ErpPricesResult:
+    changed: int = 0
+    unchanged: int = 0
+    superseded: int = 0  # older than (or as old as) the change we hold: not applied
+
+
+@domain_service
+@transaction.atomic
+def set_sku_erp_prices(
+    items: Mapping[str, ErpItemPrice], *, reason: str = "item price from the ERP"
+) -> ErpPricesResult:
+    """Hold the ERP's base price and tax class per SKU (``{code: ErpItemPrice}``); the pricing
+    policy measures every storefront price against them. Only SKUs whose price or tax class
+    differs are written, each with a history row naming old and new; an item no newer than the
+    one held is superseded (a late page, a replay), never applied over it.
+
+    All or nothing: a float, a negative, non-finite or over-precise price, a tax class not in
+    ``CT_TAX_CLASSES``, another currency than the SKU's, a time without a zone or a code we do
+    not hold raises ``TypeError`` /
+    ``ValueError`` naming every one, and nothing is written."""
+    problems = []
+    known = known_tax_classes()
+    for code, item in items.items():
+        if isinstance(item.price, float) or not isinstance(item.price, Decimal):
+            raise TypeError(f"price of {code!r} must be a Decimal, not {type(item.price).__name__}")
+        if not item.price.is_finite() or item.price < 0 or item.price >= MAX_COST:
+            problems.append(f"{code!r}: {item.price} is not a price")
+        elif item.price != item.price.quantize(COST_PLACES):
+            problems.append(f"{code!r}: {item.price} has more than 4 decimals")
+        if item.tax_class not in known:
+            problems.append(
+                f"{code!r}: unknown tax class {item.tax_class[:40]!r} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+        if item.updated_at.tzinfo is None:
+            problems.append(f"{code!r}: updated_at has no time zone")
+    skus = list(SKU.objects.select_for_update().filter(code__in=list(items)).order_by("pk"))
+    problems += [f"{code!r}: unknown SKU" for code in sorted(set(items) - {s.code for s in skus})]
+    problems += [
+        f"{sku.code!r}: price in {items[sku.code].currency[:8]!r}, the SKU sells in {sku.currency}"
+        for sku in skus
+        if items[sku.code].currency and items[sku.code].currency != sku.currency
+    ]
+    if problems:
+        raise ValueError(f"ERP prices refused, nothing written: {'; '.join(problems[:20])}")
+    result, changed, read = ErpPricesResult(), [], []
+    for sku in skus:
+        item = items[sku.code]
+        if sku.erp_price_updated_at is not None and item.updated_at <= sku.erp_price_updated_at:
+            result.superseded += 1
+            continue
+        read.append(sku.pk)
+        price = item.price.quantize(COST_PLACES)
+        if (sku.erp_price_amount, sku.erp_tax_class) == (price, item.tax_class):
+            result.unchanged += 1  # nothing written: no history row for a re-read
+            continue
+        stamp(
+            sku,
+            f"{reason}: price {sku.erp_price_amount} → {price}, tax {sku.erp_tax_class or '∅'} → "
+            f"{item.tax_class}"[:100],
+        )
+        sku.erp_price_amount, sku.erp_tax_class = price, item.tax_class
+        sku.erp_price_updated_at = item.updated_at
+        changed.append(sku)
+        result.changed += 1
+    bulk_update(SKU, changed, ["erp_price_amount", "erp_tax_class", "erp_price_updated_at"])
+    if read:
+        prices_read.send(sender=SKU, sku_ids=set(read))
+    logger.info(
+        "ERP prices: %d changed, %d unchanged, %d superseded (%s)",
+        result.changed,
+        result.unchanged,
+        result.superseded,
+        reason,
+    )
+    return result
+
+
 # --- master data from a channel (a WooCommerce store) -----------------------------------------
 @dataclass(frozen=True)
 class ChannelSKUData:
@@ -229,6 +326,14 @@ class ChannelSKUData:
     is_active: bool = True
     barcode: str = ""  # empty: keep the barcode we hold
     source_updated_at: datetime | None = None
+    # The storefront's price fields (kept per channel in ChannelPrice when the product names
+    # its channel): regular and sale price (None: not set), the sale's schedule, and the tax
+    # class (empty: the product's).
+    regular_price: Decimal | None = None
+    sale_price: Decimal | None = None
+    sale_from: datetime | None = None
+    sale_to: datetime | None = None
+    tax_class: str = ""
 
 
 @dataclass(frozen=True)
@@ -249,6 +354,7 @@ class ChannelProductData:
     is_variable: bool = False
     skus: tuple[ChannelSKUData, ...] = ()
     source_updated_at: datetime | None = None
+    channel: str = ""  # the channel's code: its prices are kept per SKU (empty: not kept)
 
 
 @dataclass
@@ -315,6 +421,8 @@ def apply_channel_product(data: ChannelProductData) -> ProductSync:
     reason = f"from {data.source_system}"
     held = _held_skus(data)
     product = _find_product(data, held)
+    channel = Channel.objects.filter(code=data.channel).first() if data.channel else None
+    read: set[int] = set()
     result: ProductSync
     values = {"name": data.name[:255], "category": data.category[:100], "tax_class": data.tax_class}
     if product is None:
@@ -378,7 +486,37 @@ def apply_channel_product(data: ChannelProductData) -> ProductSync:
         )
         result.changed = result.changed or changed or xref_changed
         result.skus.append(sku)
+        if channel is not None:
+            _upsert_channel_price(data, item, sku, channel, reason=reason)
+            read.add(sku.pk)
+    if read:
+        prices_read.send(sender=ChannelPrice, sku_ids=read)
     return result
+
+
+def _upsert_channel_price(
+    data: ChannelProductData, item: ChannelSKUData, sku: SKU, channel: Channel, *, reason: str
+) -> None:
+    """The storefront's price fields of one SKU on its channel (a row per SKU × channel)."""
+    values: dict[str, Any] = {
+        "currency": item.currency,
+        "price_amount": item.price,
+        "regular_price_amount": item.regular_price,
+        "sale_price_amount": item.sale_price,
+        "sale_from": item.sale_from,
+        "sale_to": item.sale_to,
+        "tax_class": (item.tax_class or data.tax_class or "standard")[:32],
+        "source_system": data.source_system,
+        "external_id": _xref_external_id(data, item),
+    }
+    if item.source_updated_at is not None:
+        values["source_updated_at"] = item.source_updated_at
+    _upsert(
+        ChannelPrice,
+        lookup={"sku": sku, "channel": channel},
+        values=values,
+        reason=f"storefront price {reason}",
+    )
 
 
 @domain_service

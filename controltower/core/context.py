@@ -33,6 +33,7 @@ SERVICE_USERS = {
     "system.reconciler": "Reconciler",
     "system.sla": "Stuck-order sweep",
     "system.inventory": "Inventory checks",
+    "system.pricing": "Price policy checks",
     "system.demo": "Demo seeder",
 }
 

@@ -33,6 +33,7 @@ GUARDED_APPS = frozenset(
         "returns",
         "finance",
         "exceptions",
+        "pricing",
     }
 )
 PROCESS_ACTORS = ("sync.", "system.runtime", "system.reconciler")

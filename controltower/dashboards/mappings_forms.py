@@ -13,11 +13,12 @@ from typing import Any
 
 from django import forms
 
-from controltower.catalog.models import Channel, Location, PaymentMethod
+from controltower.catalog.models import SKU, Channel, Location, PaymentMethod
 from controltower.finance.choices import PostingEvent
 from controltower.finance.models import GLAccount, GLMapping, Invoice, InvoiceLine
 from controltower.inventory.models import ChannelAllocationRule, DriftTolerance, StockFreshnessRule
 from controltower.orders.models import ChannelStatusMapping, OrderLine, StageSLA
+from controltower.pricing.models import PromotionExclusion, PromotionRule
 
 # Which key a posting event is looked up by (finance.services.mapping_for): a key on any other
 # event would never match, so the mapping would silently do nothing.
@@ -306,6 +307,85 @@ class DriftToleranceForm(MappingForm):
         if "location" in data and taken.exists():
             where = location.code if location else "every location (the default)"
             self.add_error("location", f"{where} already has a tolerance: edit that one")
+        return data
+
+
+class PromotionRuleForm(MappingForm):
+    class Meta:
+        model = PromotionRule
+        fields = ["channel", "category", "max_discount_percent", "starts_at", "ends_at", "note"]
+        help_texts = {
+            "channel": "Empty: every channel.",
+            "category": "A product category as the storefront names it; empty: every category.",
+            "max_discount_percent": "The largest discount off the ERP base price (0–100).",
+            "starts_at": "Promotions allowed from (YYYY-MM-DD HH:MM, UTC); empty: always were.",
+            "ends_at": "Promotions allowed until; empty: no end.",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].queryset = Channel.objects.order_by("code")
+        self.fields["channel"].label_from_instance = lambda channel: channel.code
+
+    def clean_category(self) -> str:
+        return (self.cleaned_data.get("category") or "").strip()
+
+    def clean_max_discount_percent(self) -> Any:
+        percent = self.cleaned_data.get("max_discount_percent")
+        if percent is not None and not 0 <= percent <= 100:
+            raise forms.ValidationError("the discount must be between 0 and 100%")
+        return percent
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        starts, ends = data.get("starts_at"), data.get("ends_at")
+        if starts and ends and ends <= starts:
+            self.add_error("ends_at", "the window must end after it starts")
+        channel, category = data.get("channel"), data.get("category", "")
+        taken = PromotionRule.objects.filter(channel=channel, category=category)
+        if "category" in data and taken.exclude(pk=self.instance.pk).exists():
+            where = channel.code if channel else "every channel"
+            self.add_error(
+                "category",
+                f"{where} already has a rule for {category or 'every category'}: edit that one",
+            )
+        return data
+
+
+class PromotionExclusionForm(MappingForm):
+    sku_code = forms.CharField(
+        label="SKU", max_length=64, help_text="The SKU code, as the catalog holds it."
+    )
+
+    class Meta:
+        model = PromotionExclusion
+        fields = ["channel", "note"]
+        help_texts = {"channel": "Empty: every channel."}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].queryset = Channel.objects.order_by("code")
+        self.fields["channel"].label_from_instance = lambda channel: channel.code
+        if self.instance.pk:
+            self.fields["sku_code"].initial = self.instance.sku.code
+        self.order_fields(["sku_code", "channel", "note"])
+
+    def clean_sku_code(self) -> str:
+        code = (self.cleaned_data.get("sku_code") or "").strip()
+        sku = SKU.objects.filter(code=code).first()
+        if sku is None:
+            raise forms.ValidationError(f"no SKU {code!r} in the catalog")
+        self.instance.sku = sku
+        return code
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        channel = data.get("channel")
+        if "sku_code" in data:
+            taken = PromotionExclusion.objects.filter(sku=self.instance.sku, channel=channel)
+            if taken.exclude(pk=self.instance.pk).exists():
+                where = channel.code if channel else "every channel"
+                self.add_error("sku_code", f"{data['sku_code']} is already excluded on {where}")
         return data
 
 

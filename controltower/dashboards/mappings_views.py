@@ -1,6 +1,7 @@
 """The admins' mappings page: channel status mappings, GL account mappings, payment methods, stage
-SLAs and the stock rules (allocation, freshness SLAs, drift tolerances), each listed with add /
-edit / delete, its recent history, and a preview of what a change would affect before it is saved.
+SLAs, the stock rules (allocation, freshness SLAs, drift tolerances) and the promotion policy
+(rules and excluded SKUs), each listed with add / edit / delete, its recent history, and a
+preview of what a change would affect before it is saved.
 
 Admins only (the ``admin`` role or a superuser), and each action also needs the model's own
 permission (``change_*``, ``add_*``, ``delete_*``), so a role trimmed in ``accounts.roles`` is
@@ -36,13 +37,15 @@ from controltower.catalog import services as catalog_services
 from controltower.catalog.models import Channel, Location, PaymentMethod
 from controltower.dashboards import mappings_forms as forms
 from controltower.dashboards import mappings_preview as preview
-from controltower.dashboards import stock_preview
+from controltower.dashboards import pricing_preview, stock_preview
 from controltower.finance import services as finance_services
 from controltower.finance.models import GLAccount, GLMapping
 from controltower.inventory import configuration as stock_configuration
 from controltower.inventory.models import ChannelAllocationRule, DriftTolerance, StockFreshnessRule
 from controltower.orders.models import ChannelStatusMapping, StageSLA
 from controltower.orders.services import configuration as order_configuration
+from controltower.pricing import services as pricing_services
+from controltower.pricing.models import PromotionExclusion, PromotionRule
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +118,13 @@ class Section:
 
 def _flag(on: bool) -> str:
     return "yes" if on else "no"
+
+
+def _window(starts: Any, ends: Any) -> str:
+    if starts is None and ends is None:
+        return "any time"
+    shown = [f"{m:%Y-%m-%d %H:%M}" if m else "open" for m in (starts, ends)]
+    return f"{shown[0]} – {shown[1]}"
 
 
 SECTIONS: dict[str, Section] = {
@@ -260,6 +270,47 @@ SECTIONS: dict[str, Section] = {
             save=stock_configuration.save_drift_tolerance,
             delete=stock_configuration.delete_drift_tolerance,
             preview=stock_preview.preview_drift_tolerance,
+        ),
+        Section(
+            kind="promotions",
+            title="Promotion policy",
+            model=PromotionRule,
+            form=forms.PromotionRuleForm,
+            headers=("Channel", "Category", "Max discount", "Window", "Note"),
+            cells=lambda row, labels: [
+                labels.channel(row.channel_id),
+                row.category or "all categories",
+                f"{row.max_discount_percent}%",
+                _window(row.starts_at, row.ends_at),
+                row.note or "—",
+            ],
+            describe=lambda row, labels: (
+                f"{labels.channel(row.channel_id)} / {row.category or 'all categories'}: at most "
+                f"{row.max_discount_percent}% off ({_window(row.starts_at, row.ends_at)})"
+            ),
+            save=pricing_services.save_promotion_rule,
+            delete=pricing_services.delete_promotion_rule,
+            preview=pricing_preview.preview_promotion_rule,
+            related=("channel",),
+        ),
+        Section(
+            kind="promotion-exclusions",
+            title="SKUs excluded from promotion",
+            model=PromotionExclusion,
+            form=forms.PromotionExclusionForm,
+            headers=("SKU", "Channel", "Note"),
+            cells=lambda row, labels: [
+                row.sku.code,
+                labels.channel(row.channel_id),
+                row.note or "—",
+            ],
+            describe=lambda row, labels: (
+                f"SKU #{row.sku_id} never on promotion on {labels.channel(row.channel_id)}"
+            ),
+            save=pricing_services.save_promotion_exclusion,
+            delete=pricing_services.delete_promotion_exclusion,
+            preview=pricing_preview.preview_promotion_exclusion,
+            related=("sku", "channel"),
         ),
     )
 }

@@ -17,6 +17,10 @@ class ExceptionType(models.TextChoices):
     COMPENSATION = "compensation", "Compensation needs a person"
     OVERSELL = "oversell", "Oversold"
     STOCK_STALE = "stock_stale", "Stock figures not fresh"
+    PRICE_BELOW_FLOOR = "price_below_floor", "Price below the policy floor"
+    PROMOTION_OUT_OF_WINDOW = "promotion_out_of_window", "Promotion outside its window"
+    PROMOTION_EXCLUDED = "promotion_excluded", "Promotion on an excluded SKU"
+    TAX_CLASS_MISMATCH = "tax_class_mismatch", "Tax class differs from the ERP"
 
 
 class Severity(models.TextChoices):

@@ -58,7 +58,12 @@ def mappings_of(channel: Channel) -> list[GLMapping]:
 def best_mapping(mappings: list[GLMapping], event: str, key: str) -> GLMapping | None:
     """:func:`mapping_for`'s choice among ``mappings`` (in the model's order) of the event's."""
     field_name = "tax_code" if event == postings.TAX_PAYABLE else "payment_method"
-    keyed = event in (postings.TAX_PAYABLE, postings.PAYMENT_CLEARING, postings.GATEWAY_FEES)
+    keyed = event in (
+        postings.TAX_PAYABLE,
+        postings.PAYMENT_CLEARING,
+        postings.GATEWAY_FEES,
+        postings.GIFT_CARDS,
+    )
     if keyed:
         candidates = [
             m for m in mappings if m.event == event and getattr(m, field_name) in (key, "")

@@ -4,6 +4,8 @@ what ``services.evaluate_posting`` books, and what the property tests check.
 One balanced entry per order, in its currency:
 
     Dr payment clearing (per method)   what each method captured
+    Dr gift cards (per method)          what gift cards / store credit paid (a liability
+                                        redeemed, not revenue; ``LIABILITY_METHODS``)
     Dr discounts                        Σ invoice line discounts
     Dr gateway fees (per method)        the gateway's fees
         Cr gross sales                  Σ invoice line net + discount (price × quantity)
@@ -28,6 +30,10 @@ SHIPPING_REVENUE = "shipping_revenue"
 TAX_PAYABLE = "tax_payable"
 PAYMENT_CLEARING = "payment_clearing"
 GATEWAY_FEES = "gateway_fees"
+GIFT_CARDS = "gift_cards"
+# Tenders that redeem what the business owes (a gift card, store credit): their money debits the
+# gift-card liability (GLMapping event ``gift_cards``), never the payment clearing.
+LIABILITY_METHODS = frozenset({"gift_card", "store_credit"})
 
 
 class PostingProblem(ValueError):
@@ -100,7 +106,10 @@ def sales_entry_lines(facts: SalesFacts) -> list[EntryLine]:
         credits[(SHIPPING_REVENUE, "")] += invoice.shipping_net
         credits[(TAX_PAYABLE, invoice.shipping_tax_code)] += invoice.shipping_tax
     for capture in facts.captures:
-        debits[(PAYMENT_CLEARING, capture.payment_method)] += capture.amount
+        liability = capture.payment_method in LIABILITY_METHODS
+        debits[(GIFT_CARDS if liability else PAYMENT_CLEARING, capture.payment_method)] += (
+            capture.amount
+        )
         debits[(GATEWAY_FEES, capture.payment_method)] += capture.fee
         credits[(PAYMENT_CLEARING, capture.payment_method)] += capture.fee
     lines = [EntryLine(event, key, debit=amount) for (event, key), amount in debits.items()]

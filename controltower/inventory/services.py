@@ -168,12 +168,20 @@ def record_stock_reports(
         touched = {location for _, location in newest}
         _close_stale({(system, location) for location in touched}, source=source)
         if result.skus:
-            changed = ats.recompute(result.skus)
-            mark_publications(changed)
-            from controltower.inventory.drift import check_drift
-
-            check_drift(sku_ids=result.skus)
+            memo.after_batch("inventory.figures-moved", result.skus, figures_moved)
     return result
+
+
+@domain_service
+def figures_moved(sku_ids: set[int]) -> None:
+    """After stock figures changed: ATS again for those SKUs (what changed marked for
+    publishing) and their drift checked, in one transaction. A drain runs it once for its whole
+    batch of feed messages (``memo.after_batch``); outside one it runs at once."""
+    from controltower.inventory.drift import check_drift
+
+    with transaction.atomic():
+        mark_publications(ats.recompute(sku_ids))
+        check_drift(sku_ids=set(sku_ids))
 
 
 def _apply_positions(

@@ -9,7 +9,8 @@ holds it and retries); one that does not add up or names a line the order does n
 by the domain (timeline entry and exception, nothing applied).
 
 The pages of the ERP's stock feed (topic ``stock.page``, stored by the scheduled pull, not
-webhooks) go to ``integrations.erp.stock``."""
+webhooks) go to ``integrations.erp.stock``; those of its item feed (``items.page``) to
+``integrations.erp.prices``."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from controltower.orders.models import Order
 from controltower.orders.services import transition_order
 from controltower.orders.signals import CancelOrigin
 from controltower.orders.transitions import IllegalTransition
+from integrations.erp.prices import ITEMS_PAGE, handle_items_page
 from integrations.erp.stock import STOCK_PAGE, handle_stock_page
 from integrations.erp.translate import TranslationError, document_data
 from integrations.runtime.models import InboundEvent
@@ -55,6 +57,8 @@ def _order_of(obj: dict[str, Any]) -> Order:
 def handle_inbound(event: InboundEvent) -> Any:
     if event.topic == STOCK_PAGE:
         return handle_stock_page(event)
+    if event.topic == ITEMS_PAGE:
+        return handle_items_page(event)
     try:
         envelope = parse_event(event.body.encode("utf-8"))
     except ValueError as exc:

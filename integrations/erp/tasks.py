@@ -1,8 +1,9 @@
 """Scheduled ERP jobs (beat): the ERP's master-data feeds, pulled with a watermark.
 
-Each feed is a :class:`Feed` (docs/contracts/erp.md "Stock"): ``erp.pull_stock`` reads
-``GET /api/v1/stock`` (on-hand and unit cost, applied by ``integrations.erp.stock``). For every
-enabled ERP connection, a
+Two feeds of the same shape (docs/contracts/erp.md "Stock" and "Items"), each a :class:`Feed`:
+``erp.pull_stock`` reads ``GET /api/v1/stock`` (on-hand and unit cost, applied by
+``integrations.erp.stock``) and ``erp.pull_prices`` reads ``GET /api/v1/items`` (base price and
+tax class, applied by ``integrations.erp.prices``). For every enabled ERP connection, a
 ``SyncRun`` per run, each page is stored in the inbox (the feed's topic, dedupe key from the hash
 of its lines: a page read again is one event), where the feed's handler applies it. Pulled, not
 pushed: this is the ERP's master data, and this contract gives the ERP no webhooks for it.
@@ -15,7 +16,7 @@ one into a page already read (which paging by number with a fixed ``updated_sinc
 for good once the watermark passed it). The page's last ``updated_at`` is read again, since the
 lines sharing it may go on in the next page; a page all of one ``updated_at`` (a bulk posting
 larger than a page) is paged through by number. Re-read lines are harmless: the domain keeps the
-newest figure and writes nothing for one it holds.
+newest figure or price and writes nothing for one it holds.
 
 An answer that is not the contract's (HTTP error, timeout, a page out of order) fails the run
 with what was wrong; the watermark stays where the last stored page left it.
@@ -36,6 +37,7 @@ from django.utils import timezone
 
 from controltower.catalog.choices import SystemKind
 from controltower.core.context import acting_as
+from integrations.erp.prices import ITEMS_PAGE
 from integrations.erp.stock import STOCK_PAGE
 from integrations.runtime.http import client_for
 from integrations.runtime.inbox import record_inbound_event
@@ -47,6 +49,9 @@ logger = logging.getLogger(__name__)
 PULL_STOCK = "erp.pull_stock"  # the Celery task (beat)
 PULL = "stock.pull"  # its SyncRun / SyncCursor name
 STOCK_PATH = "/api/v1/stock"
+PULL_PRICES = "erp.pull_prices"
+PULL_ITEMS = "items.pull"
+ITEMS_PATH = "/api/v1/items"
 PER_PAGE = 500  # the contract's maximum
 MAX_PAGES_PER_RUN = 200  # then the next run goes on from the watermark
 SERVICE_USER = "sync.erp"
@@ -58,6 +63,10 @@ class FeedReadError(ValueError):
 
 class StockReadError(FeedReadError):
     """… of the stock feed."""
+
+
+class ItemReadError(FeedReadError):
+    """… of the item (price) feed."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,7 @@ class Feed:
 
 
 STOCK = Feed(PULL_STOCK, PULL, STOCK_PATH, STOCK_PAGE, "stock", "stock_page", StockReadError)
+ITEMS = Feed(PULL_PRICES, PULL_ITEMS, ITEMS_PATH, ITEMS_PAGE, "items", "items_page", ItemReadError)
 
 
 @dataclass(frozen=True)
@@ -268,6 +278,13 @@ def pull_stock_of(
     return pull_feed_of(connection, STOCK, per_page=per_page, max_pages=max_pages)
 
 
+def pull_prices_of(
+    connection: Connection, *, per_page: int = PER_PAGE, max_pages: int = MAX_PAGES_PER_RUN
+) -> SyncRun:
+    """One run of the item (price and tax class) feed for ``connection``."""
+    return pull_feed_of(connection, ITEMS, per_page=per_page, max_pages=max_pages)
+
+
 def _pull_every_connection(feed: Feed) -> dict[str, dict[str, Any]]:
     """Pull ``feed`` of every enabled ERP connection (singleton per feed)."""
     results: dict[str, dict[str, Any]] = {}
@@ -286,3 +303,9 @@ def _pull_every_connection(feed: Feed) -> dict[str, dict[str, Any]]:
 def pull_stock() -> dict[str, dict[str, Any]]:
     """Pull the stock feed of every enabled ERP connection."""
     return _pull_every_connection(STOCK)
+
+
+@shared_task(name=PULL_PRICES)
+def pull_prices() -> dict[str, dict[str, Any]]:
+    """Pull the item feed (base prices, tax classes) of every enabled ERP connection."""
+    return _pull_every_connection(ITEMS)

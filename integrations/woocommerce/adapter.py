@@ -54,7 +54,10 @@ from integrations.runtime.registry import (
     inbound_batch,
     publish_domain_event,
 )
-from integrations.woocommerce import stock  # noqa: F401 - registers the stock publisher
+from integrations.woocommerce import (
+    prices,  # noqa: F401 - registers the price push
+    stock,  # noqa: F401 - registers the stock publisher
+)
 from integrations.woocommerce.client import WooCommerceError, woo_client
 from integrations.woocommerce.products import handle_product_event
 from integrations.woocommerce.refunds import record_order_refunds

@@ -67,6 +67,11 @@ def _currency(connection: Connection) -> str:
     return connection.channel.currency if connection.channel_id else "EUR"
 
 
+def _channel(connection: Connection) -> str:
+    """The code of the channel the store sells: its SKUs' prices are kept for it."""
+    return connection.channel.code if connection.channel_id else ""
+
+
 # --- webhooks (inside the inbox transaction: no HTTP here) -------------------------------------
 def handle_product_event(event: InboundEvent) -> uuid.UUID | None:
     """Apply one ``product.*`` webhook; the product's correlation id, or None when ignored."""
@@ -107,7 +112,12 @@ def handle_product_event(event: InboundEvent) -> uuid.UUID | None:
         _queue_sync(connection.pk, parent)
         logger.info("variation %s changed: its parent %s is read again", payload.get("id"), parent)
         return None
-    data = translate_product(payload, source_system=source_system, currency=_currency(connection))
+    data = translate_product(
+        payload,
+        source_system=source_system,
+        currency=_currency(connection),
+        channel=_channel(connection),
+    )
     result = apply_channel_product(data)
     if data.is_variable:
         _queue_sync(connection.pk, int(data.external_id))
@@ -144,6 +154,7 @@ def _read(connection: Connection, payload: Any, client: httpx.Client) -> Channel
         source_system=source_system_for(connection),
         currency=_currency(connection),
         variations=variations,
+        channel=_channel(connection),
     )
 
 

@@ -364,6 +364,34 @@ def _price(payload: dict[str, Any], *, where: str) -> Decimal:
     return price
 
 
+def _optional_price(payload: dict[str, Any], key: str, *, where: str) -> Decimal | None:
+    """``regular_price`` / ``sale_price``: a decimal string, or ``""`` / null when not set."""
+    value = payload.get(key)
+    if value in (None, ""):
+        return None
+    try:
+        price = to_decimal(value)
+    except MoneyError as exc:
+        raise TranslationError(f"{where}.{key}: {exc}") from exc
+    if price < 0:
+        raise TranslationError(f"{where}.{key}: negative")
+    return price
+
+
+def _sale_date(payload: dict[str, Any], key: str, *, where: str) -> datetime | None:
+    """``date_on_sale_from_gmt`` / ``date_on_sale_to_gmt``: null when the sale is not scheduled."""
+    value = payload.get(key)
+    return None if value in (None, "") else parse_gmt(value, field=f"{where}.{key}")
+
+
+def tax_class_of(value: str, *, parent: str = "standard") -> str:
+    """WooCommerce's tax class slug as we hold it: its blank one is ``standard``; a variation's
+    ``parent`` is its product's."""
+    if value == "parent":
+        return parent
+    return value or "standard"
+
+
 def _text(payload: dict[str, Any], key: str, *, where: str, required: bool = False) -> str:
     value = payload.get(key)
     if value is None or value == "":
@@ -399,7 +427,12 @@ def _category(payload: dict[str, Any]) -> str:
 
 
 def _sku_data(
-    payload: dict[str, Any], *, where: str, currency: str, parent_name: str = ""
+    payload: dict[str, Any],
+    *,
+    where: str,
+    currency: str,
+    parent_name: str = "",
+    parent_tax_class: str = "standard",
 ) -> ChannelSKUData:
     item_id = _positive_id(payload.get("id"), where=f"{where}.id")
     attributes = _attributes(payload, where=where)
@@ -424,6 +457,15 @@ def _sku_data(
             _text(payload, "global_unique_id", where=where), 64, where=f"{where}.global_unique_id"
         ),
         source_updated_at=product_modified_at(payload),
+        regular_price=_optional_price(payload, "regular_price", where=where),
+        sale_price=_optional_price(payload, "sale_price", where=where),
+        sale_from=_sale_date(payload, "date_on_sale_from_gmt", where=where),
+        sale_to=_sale_date(payload, "date_on_sale_to_gmt", where=where),
+        tax_class=_fits(
+            tax_class_of(_text(payload, "tax_class", where=where), parent=parent_tax_class),
+            32,
+            where=f"{where}.tax_class",
+        ),
     )
 
 
@@ -433,9 +475,11 @@ def translate_product(
     source_system: str,
     currency: str,
     variations: list[Any] | None = None,
+    channel: str = "",
 ) -> ChannelProductData:
     """A product from ``/products`` (or a ``product.*`` webhook) and, for a variable parent,
-    its ``variations`` as ``/products/<id>/variations`` renders them (None: not read yet)."""
+    its ``variations`` as ``/products/<id>/variations`` renders them (None: not read yet).
+    With ``channel`` (its code) each SKU's prices, sale schedule and tax class are kept for it."""
     if not isinstance(payload, dict):
         raise TranslationError("product payload must be a JSON object")
     payload = storable(payload)
@@ -445,13 +489,22 @@ def translate_product(
     if kind not in PRODUCT_TYPES:
         raise TranslationError(f"type: unknown product type {kind!r}")
     name = _text(payload, "name", where="product", required=True)
+    tax_class = _fits(
+        tax_class_of(_text(payload, "tax_class", where="product")), 32, where="tax_class"
+    )
     is_variable = kind == "variable"
     if is_variable:
         listed = payload.get("variations", [])
         if not isinstance(listed, list):
             raise TranslationError("variations: not a list")
         skus = tuple(
-            _sku_data(v, where=f"variations[{i}]", currency=currency, parent_name=name)
+            _sku_data(
+                v,
+                where=f"variations[{i}]",
+                currency=currency,
+                parent_name=name,
+                parent_tax_class=tax_class,
+            )
             if isinstance(v, dict)
             else _not_an_object(f"variations[{i}]")
             for i, v in enumerate(variations or [])
@@ -469,12 +522,11 @@ def translate_product(
         ),
         name=name[:255],
         category=_category(payload)[:100],
-        tax_class=_fits(
-            _text(payload, "tax_class", where="product") or "standard", 32, where="tax_class"
-        ),
+        tax_class=tax_class,
         is_variable=is_variable,
         skus=skus,
         source_updated_at=product_modified_at(payload),
+        channel=channel,
     )
 
 

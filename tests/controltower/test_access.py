@@ -92,6 +92,7 @@ ROUTES: dict[str, tuple[str, dict[str, Expected]]] = {
     "api_outbound_messages": ("/api/v1/outbound-messages/", _page(401, _VIEWERS)),
     "api_outbound_message": ("/api/v1/outbound-messages/{message}/", _page(401, _VIEWERS)),
     "api_message_actions": ("/api/v1/message-actions/", _page(401, {OPS, ADM})),
+    "api_price_pushes": ("/api/v1/price-pushes/", _page(401, {OPS, ADM})),
     "api_refunds": ("/api/v1/refunds/", _page(401, _VIEWERS)),
     "api_refund": ("/api/v1/refunds/{refund}/", _page(401, _VIEWERS)),
     "api_message_action": ("/api/v1/message-actions/{action}/", _page(401, {OPS, ADM})),
@@ -151,6 +152,8 @@ NOT_IN_MATRIX: dict[str, str] = {
     "finance:posting_retry": "POST action: tests/controltower/finance/test_finance_queue.py",
     "inventory:stock_detail": "a SKU's page: tests/controltower/inventory/test_pages.py",
     "availability": "a read with parameters: tests/controltower/inventory/test_pages.py",
+    "pricing:price_push": "POST action: tests/integrations/woocommerce/test_price_push.py",
+    "price-push-detail": "a push's record: tests/integrations/woocommerce/test_price_push.py",
     "webhooks:receive": "a system, not a person: signed; tests/integrations/<kind>/test_receive*",
 }
 

@@ -50,6 +50,8 @@ class ChannelOrderLineData:
     tax: Decimal
     total: Decimal
     tax_code: str = ""
+    # Where the line is fulfilled when the channel says so (a till sale: its store); None: later.
+    fulfilment_location_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ def _line_row(
         tax_amount=line.tax,
         total_amount=line.total,
         tax_code=line.tax_code,
+        fulfilment_location_id=line.fulfilment_location_id,
     )
 
 

@@ -21,6 +21,7 @@ from integrations.erp.simulator.documents import (
 )
 from integrations.erp.simulator.documents import is_decimal_string as _is_decimal_string
 from integrations.erp.simulator.invoicing import InvoicingMixin
+from integrations.erp.simulator.items import ItemsMixin
 from integrations.erp.simulator.stock import StockMixin
 from integrations.simhooks import WEBHOOK_FAULT_DEFAULTS
 from integrations.simkit import (
@@ -115,10 +116,11 @@ def validate_sales_order(payload: Any) -> dict[str, str]:
     return errors
 
 
-class ErpSimulator(StockMixin, InvoicingMixin, JsonHTTPServer):
+class ErpSimulator(ItemsMixin, StockMixin, InvoicingMixin, JsonHTTPServer):
     """In-memory ERP exposing ``/api/v1/sales-orders`` behind a bearer token; shipments confirmed
-    against its orders are invoiced, and invoices, credit memos and ERP-side cancels are sent
-    as signed webhooks (``ERP-Signature``). Its stock figures are read from ``/api/v1/stock``."""
+        against its orders are invoiced, and invoices, credit memos and ERP-side cancels are sent
+        as signed webhooks (``ERP-Signature``). Its stock figures are read from ``/api/v1/stock``,
+    its item prices and tax classes from ``/api/v1/items``."""
 
     fault_prefix = "/api/"
     name = "erp-simulator"
@@ -152,6 +154,7 @@ class ErpSimulator(StockMixin, InvoicingMixin, JsonHTTPServer):
         self.route("POST", r"/_sim/sales-orders/(?P<order_id>[^/]+)/status", self.sim_set_status)
         self.init_invoicing(invoice_after_s=invoice_after_s, auto_invoice=auto_invoice)
         self.init_stock()
+        self.init_items()
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -176,6 +179,7 @@ class ErpSimulator(StockMixin, InvoicingMixin, JsonHTTPServer):
             self._sequence = 0
             self.reset_invoicing()
             self.reset_stock()
+            self.reset_items()
 
     def orders(self) -> list[dict[str, Any]]:
         with self._lock:

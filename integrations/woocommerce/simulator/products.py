@@ -8,7 +8,10 @@ variable products only; variations are under ``/products/<id>/variations`` (see 
 
 from __future__ import annotations
 
+import itertools
 import re
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -42,6 +45,7 @@ PRODUCT_ORDERBY = (
 )
 CATALOG_DATE = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 INVALID_ID = "Invalid ID."
+STOCK_CHANGES_KEPT = 100_000  # the newest stock changes ``/_sim/stock-changes`` can show
 
 
 @dataclass
@@ -62,10 +66,23 @@ class WooProduct:
     modified: datetime = CATALOG_DATE
     variations: list[int] = field(default_factory=list)
     meta_data: list[dict[str, Any]] = field(default_factory=list)
+    tax_class: str = ""  # WooCommerce's blank one is the standard rate
+    sale_from: datetime | None = None  # date_on_sale_from(_gmt): the sale's schedule
+    sale_to: datetime | None = None
+
+    @property
+    def on_sale(self) -> bool:
+        """``WC_Product::is_on_sale``: a sale price, and now inside its schedule (if any)."""
+        if not self.sale_price:
+            return False
+        now = datetime.now(UTC)
+        return (self.sale_from is None or self.sale_from <= now) and (
+            self.sale_to is None or now < self.sale_to
+        )
 
     @property
     def price(self) -> str:
-        return self.sale_price or self.regular_price
+        return self.sale_price if self.on_sale else self.regular_price
 
 
 class ProductError(Exception):
@@ -140,10 +157,43 @@ def _slug(name: str) -> str:
 
 
 class ProductsMixin:
+    _lock: Any
     _products: dict[int, WooProduct]
     _next_product_id: int
+    _stock_changes: deque[dict[str, Any]]
+    _stock_seq: int
 
     # -- store ------------------------------------------------------------------------------
+
+    def _init_stock_changes(self) -> None:
+        """The record of stock changes (the shop has none: WordPress keeps only the product's
+        ``date_modified``, to the second), so a test or a benchmark can see when a figure
+        landed without polling every product. Sequence numbers never restart."""
+        self._stock_changes = deque(maxlen=STOCK_CHANGES_KEPT)
+        self._stock_seq = 0
+
+    def _record_stock_change(self, product: WooProduct) -> None:
+        """Note the product's new ``stock_quantity`` and when it took it (lock held)."""
+        self._stock_seq += 1
+        self._stock_changes.append(
+            {
+                "seq": self._stock_seq,
+                "at": time.time(),
+                "id": product.id,
+                "parent_id": product.parent_id,
+                "sku": product.sku,
+                "stock_quantity": product.stock_quantity,
+            }
+        )
+
+    def stock_changes(self, after: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """The stock changes with a ``seq`` above ``after``, oldest first, and the last seq."""
+        with self._lock:
+            if not self._stock_changes:
+                return [], self._stock_seq
+            start = max(0, after + 1 - self._stock_changes[0]["seq"])
+            changes = [dict(c) for c in itertools.islice(self._stock_changes, start, None)]
+            return changes, self._stock_seq
 
     def _load_products(self, catalog: list[dict[str, Any]]) -> None:
         self._products = products_from_catalog(catalog)
@@ -192,6 +242,7 @@ class ProductsMixin:
             if product.sku == sku and product.manage_stock and product.stock_quantity is not None:
                 product.stock_quantity += delta
                 product.modified = now_s()
+                self._record_stock_change(product)
                 return
 
     # -- rendering --------------------------------------------------------------------------
@@ -248,12 +299,16 @@ class ProductsMixin:
             "price": price,
             "regular_price": "" if product.type == "variable" else product.regular_price,
             "sale_price": product.sale_price,
-            "on_sale": bool(product.sale_price),
+            "date_on_sale_from": self._local(product.sale_from),
+            "date_on_sale_from_gmt": self._gmt(product.sale_from),
+            "date_on_sale_to": self._local(product.sale_to),
+            "date_on_sale_to_gmt": self._gmt(product.sale_to),
+            "on_sale": product.on_sale,
             "purchasable": product.type != "variable" or bool(children),
             "virtual": False,
             "downloadable": False,
             "tax_status": "taxable",
-            "tax_class": "",
+            "tax_class": product.tax_class,
             "manage_stock": product.manage_stock,
             "stock_quantity": product.stock_quantity,
             "stock_status": stock_status,
@@ -270,7 +325,7 @@ class ProductsMixin:
     def _apply_product_fields(self, product: WooProduct, payload: dict[str, Any]) -> None:
         """Validate and apply writable fields; raise ProductError before changing anything."""
         changes: dict[str, Any] = {}
-        for key in ("name", "sku", "description"):
+        for key in ("name", "sku", "description", "tax_class"):
             if key in payload:
                 if not isinstance(payload[key], str):
                     raise _type_error(key, "string")
@@ -286,6 +341,12 @@ class ProductsMixin:
                     except InvalidOperation:
                         raise _type_error(key, "string") from None
                 changes[key] = value
+        for key, attribute in (
+            ("date_on_sale_from_gmt", "sale_from"),
+            ("date_on_sale_to_gmt", "sale_to"),
+        ):
+            if key in payload:
+                changes[attribute] = _sale_date(payload[key], key)
         if "status" in payload:
             allowed = PRODUCT_STATUSES if product.type != "variation" else ("private", "publish")
             if payload["status"] not in allowed:
@@ -316,11 +377,14 @@ class ProductsMixin:
         sku = changes.get("sku")
         if sku and any(p.sku == sku and p.id != product.id for p in self._products.values()):
             raise ProductError("product_invalid_sku", "Invalid or duplicated SKU.", 400)
+        stock_before = product.stock_quantity
         for key, value in changes.items():
             setattr(product, key, value)
         if "stock_quantity" in changes and "manage_stock" not in changes:
             product.manage_stock = product.manage_stock or changes["stock_quantity"] is not None
         product.modified = now_s()
+        if product.stock_quantity != stock_before:
+            self._record_stock_change(product)
 
     def _create_product(self, payload: dict[str, Any]) -> WooProduct:
         product_type = payload.get("type", "simple")
@@ -482,6 +546,14 @@ class ProductsMixin:
         self._fire("product.restored", product_id)
         return body
 
+    def sim_stock_changes(self, request: Request) -> Response:
+        """``GET /_sim/stock-changes?after=<seq>``: the stock changes since ``after``."""
+        after = request.arg("after") or "0"
+        if not after.isdigit():
+            return json_response({"error": "after must be a whole number >= 0 (a seq)"}, 400)
+        changes, last = self.stock_changes(int(after))
+        return json_response({"changes": changes, "last": last})
+
     def batch_products(self, request: Request) -> Response:
         return self._batch(request, self._batch_product_item)
 
@@ -548,6 +620,24 @@ def _int_id(value: Any) -> int:
     if isinstance(value, str) and value.isdigit():
         return int(value)
     return 0
+
+
+def _sale_date(value: Any, name: str) -> datetime | None:
+    """A ``*_gmt`` sale date: ``YYYY-MM-DDTHH:MM:SS`` in UTC; null or ``""`` unschedules."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise _type_error(name, "string")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ProductError(
+            "rest_invalid_param",
+            f"Invalid parameter(s): {name}",
+            400,
+            {name: f"Invalid date: {value[:40]}"},
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _type_error(name: str, kind: str) -> ProductError:

@@ -145,6 +145,7 @@ class WooCommerceSimulator(
         self._next_meta_id = 1
         self._next_webhook_id = 1
         self._next_note_id = 1
+        self._init_stock_changes()
         self._load_products(self._catalog)
 
         self._deliveries_lock = threading.Lock()
@@ -217,6 +218,7 @@ class WooCommerceSimulator(
         self.route("POST", r"/_sim/orders", self.sim_generate_orders)
         self.route("POST", r"/_sim/orders/(?P<order_id>\d+)/restore", self.sim_restore_order)
         self.route("POST", r"/_sim/products/(?P<product_id>\d+)/restore", self.sim_restore_product)
+        self.route("GET", r"/_sim/stock-changes", self.sim_stock_changes)
         self.route("GET", r"/_sim/rate", self.sim_get_rate)
         self.route("POST", r"/_sim/rate", self.sim_set_rate)
 
