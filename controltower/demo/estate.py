@@ -14,7 +14,22 @@ other side of each system would do:
   itself (credit block), and a shipped one is cancelled too late (an exception says what
   remains).
 - **Faults** (:func:`estate_chaos`): a short pick at the warehouse, a gateway fee that differs
-  from its price list, a closed ledger period for a while, duplicate and out-of-order webhooks.
+  from its price list, a closed ledger period for a while, duplicate and out-of-order webhooks,
+  and a warehouse that miscounts a few SKUs (drift against the ERP).
+- **Stock** (:func:`load_stock`): the WMS and the ERP start with the same opening stock
+  (``seed.opening_stock``); the WMS reports a snapshot every ``SNAPSHOT_EVERY_S``, the ERP's
+  balances are pulled by Control Tower; the stores' counts come from the POS.
+- **Stores** (:class:`Tills`): the POS's ten stores start with a stock count, then ring up sales
+  live (split tenders, gift cards), the odd return and void; one store goes offline and uploads
+  its day when it is back; now and then a store closes its day (one Z report off by a miscounted
+  drawer: an exception with the difference).
+- **A price breach** (:class:`PriceBreach`): the ERP's item prices are loaded and pulled
+  (:func:`load_prices`); now and then marketing puts a sale price under the policy's floor on
+  one product in the store, the next product sync opens *price below floor* with the margin at
+  risk, and ops may push the ERP price back from the exception.
+- **Flash sales** (:class:`FlashSale`): now and then a burst of web orders for a SKU the web may
+  sell only 5 of: what the allocation allows is reserved, the rest are oversells, and the
+  storefront is told 0.
 
 The warehouse ships multi-line orders in two parcels; the ERP invoices each; the ledger books
 the sales entries in batches.
@@ -24,16 +39,27 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 import urllib.request
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from controltower.demo.retailer import (
+    DRIFT_SKUS,
+    DRIFT_UNITS,
+    FLASH_SALE_ORDERS,
+    FLASH_SALE_SKUS,
     GATEWAY_CONNECTION,
+    POS_CONNECTION,
+    PRICE_BREACH_SHARE,
+    PRICE_BREACH_SKUS,
+    PROMOTION_MAX_DISCOUNT,
+    SNAPSHOT_EVERY_S,
     WEB_CHANNEL,
     WMS_CONNECTION,
 )
@@ -41,7 +67,9 @@ from controltower.demo.retailer import (
 GATEWAY_KEY = "sk_test_demo"
 WMS_TOKEN = "demo-wms-token"
 LEDGER_TOKEN = "demo-ledger-token"
+POS_TOKEN = "demo-pos-token"
 HOOK_SECRETS = {
+    "pos": "demo-pos-webhook-secret",
     "payments": "demo-gateway-webhook-secret",
     "wms": "demo-wms-webhook-secret",
     "erp": "demo-erp-webhook-secret",
@@ -53,6 +81,7 @@ SIMULATORS = {
     "gateway-simulator": ("integrations.payments.simulator", 8103, ["--secret-key", GATEWAY_KEY]),
     "wms-simulator": ("integrations.wms.simulator", 8104, ["--token", WMS_TOKEN]),
     "ledger-simulator": ("integrations.ledger.simulator", 8105, ["--token", LEDGER_TOKEN]),
+    "pos-simulator": ("integrations.pos.simulator", 8106, ["--token", POS_TOKEN]),
 }
 
 
@@ -70,7 +99,7 @@ def sim_call(url: str, body: Any = None, *, method: str | None = None) -> Any:
 
 
 def seed_args(urls: dict[str, str], erp_secret: str = HOOK_SECRETS["erp"]) -> list[str]:
-    """``seed_demo --system`` arguments for the three systems (and the ERP's webhook secret)."""
+    """``seed_demo --system`` arguments for the four systems (and the ERP's webhook secret)."""
     return [
         "--system",
         f"payments={urls['gateway-simulator']},secret_key={GATEWAY_KEY},"
@@ -80,6 +109,8 @@ def seed_args(urls: dict[str, str], erp_secret: str = HOOK_SECRETS["erp"]) -> li
         f"webhook_secret={HOOK_SECRETS['wms']}",
         "--system",
         f"finance={urls['ledger-simulator']},token={LEDGER_TOKEN}",
+        "--system",
+        f"pos={urls['pos-simulator']},token={POS_TOKEN},webhook_secret={HOOK_SECRETS['pos']}",
         "--erp-webhook-secret",
         erp_secret,
     ]
@@ -91,6 +122,7 @@ def register_webhooks(urls: dict[str, str], erp_url: str, web_url: str) -> None:
         (urls["gateway-simulator"], "payments", GATEWAY_CONNECTION),
         (urls["wms-simulator"], "wms", WMS_CONNECTION),
         (erp_url, "erp", "erp-main"),
+        (urls["pos-simulator"], "pos", POS_CONNECTION),
     ):
         target = f"{web_url}/hooks/{kind}/{slug}/"
         held = sim_call(f"{sim_url}/_sim/webhook_endpoints") or []
@@ -104,6 +136,204 @@ def register_webhooks(urls: dict[str, str], erp_url: str, web_url: str) -> None:
         f"{urls['wms-simulator']}/_sim/config",
         {"split_shipments": True, "pick_after_s": 2, "pack_after_s": 2, "ship_after_s": 3},
     )
+
+
+# --- stock ---------------------------------------------------------------------------------------
+def send_task(name: str) -> None:
+    """Ask the worker for a task by its name now (what beat would do on its schedule)."""
+    from celery import current_app
+    from django.conf import settings
+
+    current_app.send_task(name, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def load_stock(urls: dict[str, str], erp_url: str) -> int:
+    """Give the WMS and the ERP the opening stock — the same counts; the ERP with unit costs —
+    then have the WMS send a snapshot now and every ``SNAPSHOT_EVERY_S``, and ask for the ERP's
+    stock feed now (beat pulls it every ``CT_ERP_STOCK_S`` after). Returns the figures per system.
+    """
+    from controltower.demo.seed import opening_stock
+
+    rows = opening_stock()
+    wms = urls["wms-simulator"]
+    sim_call(
+        f"{wms}/_sim/stock",
+        {"items": [{"sku": r.sku, "location": r.location, "on_hand": r.on_hand} for r in rows]},
+    )
+    sim_call(
+        f"{erp_url}/_sim/stock",
+        {
+            "items": [
+                {
+                    "sku": r.sku,
+                    "location": r.location,
+                    "on_hand": r.on_hand,
+                    "unit_cost": str(r.unit_cost),
+                }
+                for r in rows
+            ]
+        },
+    )
+    sim_call(f"{wms}/_sim/config", {"snapshot_every_s": SNAPSHOT_EVERY_S})
+    sim_call(f"{wms}/_sim/stock/snapshot", {})
+    send_task("erp.pull_stock")
+    return len(rows)
+
+
+def wait_for_stock(expected: int, since: float, *, timeout_s: float = 90.0) -> dict[str, int]:
+    """Wait until both feeds have reported ``expected`` figures counted since ``since`` (a Unix
+    time); returns how many each has (fewer if it timed out: the demo goes on and beat catches
+    up)."""
+    from datetime import UTC, datetime
+
+    from django.db import close_old_connections
+    from django.db.models import Count
+
+    from controltower.inventory.models import StockPosition
+
+    after = datetime.fromtimestamp(since, UTC) - timedelta(seconds=1)
+    deadline = time.monotonic() + timeout_s
+    counts: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        close_old_connections()
+        counts = dict(
+            StockPosition.objects.filter(reporting_system__in=("wms", "erp"), as_of__gte=after)
+            .values_list("reporting_system")
+            .annotate(n=Count("id"))
+        )
+        if all(counts.get(system, 0) >= expected for system in ("wms", "erp")):
+            break
+        time.sleep(0.5)
+    return {system: counts.get(system, 0) for system in ("wms", "erp")}
+
+
+def first_drift_check() -> dict[str, int]:
+    """The full drift check beat runs every ``CT_STOCK_DRIFT_S``, once now: it samples stock
+    accuracy, so the executives' stock chart has its first point at once."""
+    from controltower.inventory.tasks import check_drift
+
+    return check_drift()
+
+
+def drifting_warehouse(wms_url: str) -> None:
+    """The warehouse starts miscounting a few SKUs (``DRIFT_UNITS`` more than it holds, at every
+    DC) and sends a snapshot: its figures no longer agree with the ERP's, and a drift exception
+    opens per SKU × location, naming both figures and the difference at cost."""
+    sim_call(f"{wms_url}/_sim/faults", {"drift_units": DRIFT_UNITS, "drift_skus": list(DRIFT_SKUS)})
+    sim_call(f"{wms_url}/_sim/stock/snapshot", {})
+
+
+def _flash_buyer(n: int) -> dict[str, str]:
+    return {
+        "first_name": "Flash",
+        "last_name": f"Buyer {n}",
+        "email": f"flash.buyer{n}@example.com",
+        "address_1": "Oudegracht 12",
+        "city": "Utrecht",
+        "postcode": "3511 AB",
+        "country": "NL",
+    }
+
+
+class FlashSale:
+    """Now and then a promotion sends a burst of web orders for one SKU the web may sell only 5 of
+    (``FLASH_SALE_SKUS``: 9 on hand at one DC). The shop takes them all before it hears; Control
+    Tower reserves what the allocation allows, the rest are oversell exceptions with the quantity
+    short, and the storefront is told 0. Some seconds later it says how the sale went."""
+
+    def __init__(
+        self,
+        woo: Callable[..., Any],
+        *,
+        every_s: float = 90.0,
+        first_after_s: float = 45.0,
+        orders: int = FLASH_SALE_ORDERS,
+        report_after_s: float = 15.0,
+    ) -> None:
+        self.woo = woo
+        self.every_s = every_s
+        self.orders = orders
+        self.report_after_s = report_after_s
+        self.next_at = time.monotonic() + first_after_s
+        self.turn = 0
+        self.sale: tuple[str, list[str], float] | None = None  # sku, order numbers, report at
+
+    def _order(self, sku: str, n: int) -> str:
+        body = {
+            "status": "processing",
+            "set_paid": True,
+            "payment_method": "stripe",
+            "payment_method_title": "Credit card (Stripe)",
+            "billing": _flash_buyer(n),
+            "line_items": [{"sku": sku, "quantity": 1}],
+            "shipping_lines": [
+                {"method_id": "flat_rate", "method_title": "Flat rate", "total": "4.95"}
+            ],
+        }
+        return str(self.woo("POST", "/wp-json/wc/v3/orders", body)["number"])
+
+    def start(self) -> str:
+        """Place the burst (all at once) for the next flash-sale SKU; what to watch."""
+        sku = FLASH_SALE_SKUS[self.turn % len(FLASH_SALE_SKUS)]
+        self.turn += 1
+        before = web_available(sku)
+        with ThreadPoolExecutor(max_workers=self.orders) as pool:
+            numbers = list(pool.map(lambda n: self._order(sku, n), range(1, self.orders + 1)))
+        self.sale = (sku, numbers, time.monotonic() + self.report_after_s)
+        return (
+            f"flash sale: {len(numbers)} web orders for {sku} at once, the web may sell "
+            f"{before}: watch the oversells under Exceptions and its Stock page"
+        )
+
+    def outcome(self, sku: str, numbers: list[str]) -> str:
+        """How the sale went: units reserved (and shipped), oversells, what the store shows."""
+        from django.db.models import Sum
+
+        from controltower.exceptions.choices import ExceptionType
+        from controltower.exceptions.models import OpsException
+        from controltower.inventory.models import Reservation, StockPublication
+        from controltower.orders.models import Order
+
+        orders = Order.objects.filter(channel__code=WEB_CHANNEL, number__in=numbers)
+        held = Reservation.objects.filter(order_line__order__in=orders, location__isnull=False)
+        reserved = held.aggregate(n=Sum("quantity"))["n"] or 0
+        ids = [str(pk) for pk in orders.values_list("pk", flat=True)]
+        oversold = OpsException.objects.filter(
+            type=ExceptionType.OVERSELL, subject_type="orders.order", subject_id__in=ids
+        ).count()
+        shown = (
+            StockPublication.objects.filter(sku__code=sku, channel__code=WEB_CHANNEL)
+            .values_list("published", flat=True)
+            .first()
+        )
+        return (
+            f"flash sale of {sku}: {orders.count()} orders here, {reserved} unit(s) reserved, "
+            f"{oversold} oversold; the storefront shows {shown}"
+        )
+
+    def tick(self) -> str | None:
+        from django.db import close_old_connections
+
+        now = time.monotonic()
+        if self.sale is None and now < self.next_at:
+            return None
+        close_old_connections()
+        if self.sale is not None and now >= self.sale[2]:
+            sku, numbers, _ = self.sale
+            self.sale = None
+            return self.outcome(sku, numbers)
+        if now < self.next_at:
+            return None
+        self.next_at += self.every_s
+        return self.start()
+
+
+def web_available(sku: str) -> int:
+    """What the web channel may sell of ``sku`` now (0 when nothing was ever available)."""
+    from controltower.inventory.models import AvailableToSell
+
+    row = AvailableToSell.objects.filter(sku__code=sku, channel__code=WEB_CHANNEL).first()
+    return row.quantity if row else 0
 
 
 def minor_units(total: str) -> int:
@@ -245,7 +475,363 @@ def estate_chaos(urls: dict[str, str]) -> list[tuple[str, float, Callable[[], An
             lambda: sim_call(f"{ledger}/_sim/periods/{month}/open", {}),
         ),
         ("ledger-503", 140, lambda: sim_call(f"{ledger}/_sim/faults", {"fail_next": 2})),
+        ("wms-drifting-warehouse", 100, lambda: drifting_warehouse(wms)),
     ]
+
+
+# --- the stores ----------------------------------------------------------------------------------
+# Tender mixes the tills ring up in turn: the last tender without an amount takes the rest.
+TENDER_MIXES: tuple[tuple[dict[str, Any], ...], ...] = (
+    ({"type": "card"},),
+    ({"type": "cash"},),
+    ({"type": "gift_card", "amount": "15.00"}, {"type": "card"}),
+    ({"type": "card"},),
+    ({"type": "cash", "amount": "10.00"}, {"type": "card"}),
+    (
+        {"type": "gift_card", "amount": "10.00"},
+        {"type": "cash", "amount": "5.00"},
+        {"type": "card"},
+    ),
+)
+
+
+class Tills:
+    """The stores' tills, as the POS simulator plays them: an opening count per store
+    (:meth:`count_stock`), then a sale every ``sale_every_s`` at a store in turn (split tenders
+    with gift cards among them), a return with the receipt every ``return_every`` sales and a
+    post-void every ``void_every``. ``OFFLINE_STORE`` goes offline for ``offline_for_s`` (its
+    sales kept at the till) and uploads its day when it is back. From ``first_close_after_s``
+    a store closes its day every ``close_every_s`` — the first with a drawer that counted
+    ``EOD_MISMATCH`` too much cash, which opens an exception with the difference; a closed store
+    rings nothing more (a mismatched one for the rest of the demo, the others reopen after
+    ``reopen_after_s``). The shelves are counted again every ``recount_every_s`` (the POS's
+    freshness SLA is 30 min: a store silent for longer would be stale)."""
+
+    OFFLINE_STORE = "store-04"
+    EOD_MISMATCH = "5.00"
+
+    def __init__(
+        self,
+        pos_url: str,
+        *,
+        sale_every_s: float = 6.0,
+        return_every: int = 7,
+        void_every: int = 11,
+        offline_after_s: float = 30.0,
+        offline_for_s: float = 90.0,
+        first_close_after_s: float = 60.0,
+        close_every_s: float = 70.0,
+        reopen_after_s: float = 180.0,
+        recount_every_s: float = 600.0,
+    ) -> None:
+        from controltower.demo.retailer import STORES, catalog_specs
+        from controltower.demo.seed import store_opening_stock
+
+        self.pos_url = pos_url
+        self.stores = [code for code, *_ in STORES]
+        self.shelves = {code: dict(items) for code, items in store_opening_stock().items()}
+        self.prices = {spec.code: spec.price for spec in catalog_specs()}
+        self.sale_every_s, self.return_every, self.void_every = (
+            sale_every_s,
+            return_every,
+            void_every,
+        )
+        self.close_every_s, self.reopen_after_s = close_every_s, reopen_after_s
+        now = time.monotonic()
+        self.next_sale = now + sale_every_s
+        self.offline_at: float | None = now + offline_after_s
+        self.online_at = now + offline_after_s + offline_for_s
+        self.next_close = now + first_close_after_s
+        self.recount_every_s = recount_every_s
+        self.next_recount = now + recount_every_s
+        self.closed: dict[str, float | None] = {}  # store → reopens at (None: stays closed)
+        self.sales: list[dict[str, Any]] = []  # rung up, for returns and voids
+        self.rung = 0
+        self.offline_sales = 0
+        self.mismatched = False
+        self.is_offline = False
+
+    def _sim(self, path: str, body: Any = None) -> Any:
+        return sim_call(f"{self.pos_url}{path}", {} if body is None else body)
+
+    def count_stock(self) -> int:
+        """Each store's opening count (``stock.counted``); the figures it sent."""
+        for store, shelf in self.shelves.items():
+            items = [{"sku": sku, "on_hand": on_hand} for sku, on_hand in shelf.items()]
+            self._sim("/_sim/counts", {"store": store, "items": items})
+        return sum(len(shelf) for shelf in self.shelves.values())
+
+    def _open_stores(self) -> list[str]:
+        now = time.monotonic()
+        for store, reopens in list(self.closed.items()):
+            if reopens is not None and now >= reopens:
+                del self.closed[store]
+        return [store for store in self.stores if store not in self.closed]
+
+    def _sale(self) -> str | None:
+        stores = self._open_stores()
+        if not stores:
+            return None
+        store = stores[self.rung % len(stores)]
+        if self.is_offline and self.rung % 3 == 0:  # the offline store is busy: a day to upload
+            store = self.OFFLINE_STORE
+        shelf = self.shelves[store]
+        stocked = [sku for sku, on_hand in shelf.items() if on_hand > 0]
+        if not stocked:
+            return None
+        picks = [stocked[(self.rung * 7 + k * 13) % len(stocked)] for k in range(1 + self.rung % 3)]
+        lines = []
+        for sku in dict.fromkeys(picks):
+            shelf[sku] -= 1
+            lines.append({"sku": sku, "quantity": 1, "unit_price": str(self.prices[sku])})
+        tenders = TENDER_MIXES[self.rung % len(TENDER_MIXES)]
+        total = sum(Decimal(line["unit_price"]) for line in lines)
+        if sum(Decimal(t.get("amount", "0")) for t in tenders) >= total:
+            tenders = ({"type": "card"},)
+        register = ("R1", "R2")[self.rung % 2]
+        sale = self._sim(
+            "/_sim/sales",
+            {"store": store, "register": register, "lines": lines, "tenders": list(tenders)},
+        )
+        self.rung += 1
+        self.sales.append(sale)
+        if store == self.OFFLINE_STORE and self.is_offline:
+            self.offline_sales += 1
+        told = None
+        if self.rung % self.return_every == 0 and len(self.sales) > 2:
+            told = self._return(self.sales[-3])
+        elif self.rung % self.void_every == 0:
+            told = self._void(sale)
+        return told
+
+    def _return(self, sale: dict[str, Any]) -> str | None:
+        if sale["store"] in self.closed or sale.get("status") == "voided":
+            return None
+        line = sale["lines"][0]
+        # The money goes back by a method the sale took at least that much by (a till cannot
+        # give back 129.00 in cash on a sale paid 10.00 in cash and the rest by card).
+        back = next(
+            (t["type"] for t in sale["tenders"] if Decimal(t["amount"]) >= Decimal(line["total"])),
+            None,
+        )
+        if back is None:
+            return None
+        self.shelves[sale["store"]][line["sku"]] += 1
+        self._sim(
+            "/_sim/returns",
+            {
+                "store": sale["store"],
+                "original": sale["id"],
+                "lines": [{"original_line": line["id"], "quantity": 1}],
+                "tenders": [{"type": back}],
+            },
+        )
+        return (
+            f"till: {sale['store']} took back one {line['sku']} of sale {sale['id']} "
+            f"(a refund on that sale's order, {line['total']} to its {back})"
+        )
+
+    def _void(self, sale: dict[str, Any]) -> str:
+        self._sim(f"/_sim/transactions/{sale['id']}/void")
+        for line in sale["lines"]:
+            self.shelves[sale["store"]][line["sku"]] += line["quantity"]
+        sale["status"] = "voided"
+        return f"till: {sale['store']} post-voided sale {sale['id']} (its order ends refunded)"
+
+    def _offline(self) -> str:
+        self.offline_at = None
+        self.is_offline = True
+        self._sim(f"/_sim/stores/{self.OFFLINE_STORE}/offline")
+        return (
+            f"till: {self.OFFLINE_STORE} lost its connection: it keeps selling and will upload "
+            "its day when it is back"
+        )
+
+    def _online(self) -> str:
+        self.online_at = float("inf")
+        self.is_offline = False
+        self._sim(f"/_sim/stores/{self.OFFLINE_STORE}/online")
+        upload = self._sim(f"/_sim/stores/{self.OFFLINE_STORE}/upload")
+        return (
+            f"till: {self.OFFLINE_STORE} is back online and uploaded its day: "
+            f"{len(upload['transactions'])} transactions ({self.offline_sales} rung while "
+            "offline) in one day.uploaded — each one order, nothing counted twice"
+        )
+
+    def _close(self) -> str | None:
+        stores = [s for s in self._open_stores() if s != self.OFFLINE_STORE or not self.is_offline]
+        if not stores:
+            return None
+        store = stores[0] if self.mismatched else self.stores[1]  # store-02 miscounts first
+        mismatch = not self.mismatched
+        if mismatch:
+            self._sim("/_sim/faults", {"eod_mismatch": self.EOD_MISMATCH})
+            self.mismatched = True
+        report = self._sim(f"/_sim/stores/{store}/close")
+        self.closed[store] = None if mismatch else time.monotonic() + self.reopen_after_s
+        takings = ", ".join(f"{method} {amount}" for method, amount in report["tenders"].items())
+        if mismatch:
+            return (
+                f"till: {store} closed its day, its drawer {self.EOD_MISMATCH} over "
+                f"({takings}): watch the day-close exception name the difference"
+            )
+        return (
+            f"till: {store} closed its day ({report['transaction_count']} transactions: {takings})"
+        )
+
+    def tick(self) -> str | None:
+        now = time.monotonic()
+        if self.offline_at is not None and now >= self.offline_at:
+            return self._offline()
+        if now >= self.online_at:
+            return self._online()
+        if now >= self.next_recount:
+            self.next_recount += self.recount_every_s
+            return f"till: the stores counted their shelves again ({self.count_stock()} figures)"
+        if now >= self.next_close:
+            self.next_close += self.close_every_s
+            return self._close()
+        if now >= self.next_sale:
+            self.next_sale += self.sale_every_s
+            return self._sale()
+        return None
+
+
+def till_summary() -> str:
+    """The stores in one line: till orders, payments per tender, open day-close exceptions."""
+    from django.db.models import Count, Sum
+
+    from controltower.demo.retailer import POS_CHANNEL
+    from controltower.exceptions.models import OpsException
+    from controltower.orders.models import Order
+    from controltower.payments.models import Payment
+
+    orders = Order.objects.filter(channel__code=POS_CHANNEL)
+    tenders = (
+        Payment.objects.filter(order__channel__code=POS_CHANNEL)
+        .values_list("method")
+        .annotate(n=Count("id"), total=Sum("amount"))
+        .order_by("method")
+    )
+    paid = ", ".join(f"{method} {n} ({total:.2f})" for method, n, total in tenders)
+    closes = OpsException.objects.open().filter(dedupe_key__startswith="pos:day-close").count()
+    return (
+        f"stores: {orders.count()} till orders · payments {paid or 'none'} · "
+        f"open day-close exceptions: {closes}"
+    )
+
+
+# --- the price policy ----------------------------------------------------------------------------
+def load_prices(erp_url: str) -> int:
+    """The ERP's item master (every SKU at its catalog price, standard tax) into its simulator,
+    and ask for the price feed now (beat pulls it every ``CT_ERP_PRICES_S`` after)."""
+    from controltower.demo.seed import erp_items
+
+    items = erp_items()
+    sim_call(f"{erp_url}/_sim/items", {"items": items})
+    send_task("erp.pull_prices")
+    return len(items)
+
+
+class PriceBreach:
+    """Now and then marketing sets a sale price on one product in the store at
+    ``PRICE_BREACH_SHARE`` of its price — further off the ERP price than the promotion policy's
+    ``PROMOTION_MAX_DISCOUNT`` % allows. The store fires ``product.updated``; the demo asks for
+    the product sync (``woocommerce.pull_products``) too, and ``report_after_s`` later says
+    whether the *price below floor* exception is open, with its margin at risk. Ops push the ERP
+    price back from the exception page; while a breach is open the demo asks for the sync every
+    ``resync_every_s`` (beat's is ``CT_WOO_PRODUCTS_S``, 15 min), so the exception is seen to
+    close soon after the push."""
+
+    def __init__(
+        self,
+        woo: Callable[..., Any],
+        *,
+        every_s: float = 120.0,
+        first_after_s: float = 50.0,
+        report_after_s: float = 20.0,
+        resync_every_s: float = 30.0,
+    ) -> None:
+        from controltower.demo.retailer import catalog_specs
+
+        self.woo = woo
+        self.specs = {spec.code: spec for spec in catalog_specs()}
+        self.every_s = every_s
+        self.report_after_s = report_after_s
+        self.next_at = time.monotonic() + first_after_s
+        self.turn = 0
+        self.pending: tuple[str, float] | None = None  # sku, report at
+        self.resync_every_s = resync_every_s
+        self.next_resync = float("inf")
+        self.open: set[str] = set()  # SKUs whose breach was reported open
+
+    def start(self) -> str:
+        sku = PRICE_BREACH_SKUS[self.turn % len(PRICE_BREACH_SKUS)]
+        self.turn += 1
+        spec = self.specs[sku]
+        sale = (spec.price * PRICE_BREACH_SHARE).quantize(Decimal("0.01"))
+        self.woo(
+            "PUT",
+            f"/wp-json/wc/v3/products/{spec.woo_product_id}/variations/{spec.woo_variation_id}",
+            {"sale_price": str(sale)},
+        )
+        send_task("woocommerce.pull_products")
+        self.pending = (sku, time.monotonic() + self.report_after_s)
+        floor = spec.price * (100 - PROMOTION_MAX_DISCOUNT) / 100
+        return (
+            f"price: marketing put {sku} on sale at {sale} in the store (ERP price {spec.price}, "
+            f"the policy's floor {floor:.2f}): the next product sync opens price below floor"
+        )
+
+    def outcome(self, sku: str) -> str:
+        from controltower.exceptions.choices import ExceptionType
+        from controltower.exceptions.models import OpsException
+
+        breaches = OpsException.objects.open().filter(type=ExceptionType.PRICE_BELOW_FLOOR)
+        found = breaches.filter(title__icontains=sku).first() or breaches.order_by("-id").first()
+        if found is None:
+            return f"price: no price-below-floor exception for {sku} yet (the sync may be late)"
+        self.open.add(sku)
+        self.next_resync = time.monotonic() + self.resync_every_s
+        return (
+            f"price: {found.title} — {found.money_at_risk_amount or 0:.2f} at risk; ops may "
+            "push the ERP price back from the exception"
+        )
+
+    def resync(self) -> str | None:
+        """Ask for the product sync again; name the breaches it found back within policy."""
+        from controltower.exceptions.choices import ExceptionType
+        from controltower.exceptions.models import OpsException
+
+        breaches = OpsException.objects.open().filter(type=ExceptionType.PRICE_BELOW_FLOOR)
+        titles = list(breaches.values_list("title", flat=True))
+        fixed = {sku for sku in self.open if not any(sku in title for title in titles)}
+        self.open -= fixed
+        self.next_resync = time.monotonic() + self.resync_every_s if titles else float("inf")
+        if titles:
+            send_task("woocommerce.pull_products")
+        if fixed:
+            return f"price: {', '.join(sorted(fixed))} back within policy: the exception closed"
+        return None
+
+    def tick(self) -> str | None:
+        now = time.monotonic()
+        if self.pending is not None and now >= self.pending[1]:
+            from django.db import close_old_connections
+
+            close_old_connections()
+            sku, _ = self.pending
+            self.pending = None
+            return self.outcome(sku)
+        if now >= self.next_resync:
+            from django.db import close_old_connections
+
+            close_old_connections()
+            return self.resync()
+        if now < self.next_at:
+            return None
+        self.next_at += self.every_s
+        return self.start()
 
 
 def demo_secret() -> str:

@@ -27,6 +27,7 @@ ERP_CONNECTION = "erp-main"
 GATEWAY_CONNECTION = "gateway"
 WMS_CONNECTION = "wms-main"
 LEDGER_CONNECTION = "ledger-main"
+POS_CONNECTION = "pos-stores"
 
 # WooCommerce ids: product ``WOO_PRODUCT_BASE + n`` (n = 1-based product number), its variations
 # ``product_id * 100 + v`` (v = 1-based variant number). Stable as long as the tables only grow.
@@ -38,6 +39,34 @@ ERP_ITEM_BASE = 400_000
 WEB_ALLOCATION_PERCENT = Decimal("80.00")
 WEB_SAFETY_STOCK = 2
 MAX_ON_HAND = 120
+# What a unit costs us, as a share of its price: the ERP's ``unit_cost`` (drift's value at cost).
+UNIT_COST_SHARE = Decimal("0.42")
+
+# Stock: the WMS counts every SKU at the three DCs and sends a snapshot every minute; the ERP
+# holds the same figures. The flash-sale SKUs are stocked at one DC only: 9 on hand there is 5
+# for the web (80 % of what is above the safety stock of 2), then a burst sells it out.
+SNAPSHOT_EVERY_S = 60
+FLASH_SALE_SKUS = ("NW-SWT-002-BLK-M", "NW-SHO-001-WHT-42", "NW-BPK-001-OLV")
+FLASH_SALE_ON_HAND = 9
+FLASH_SALE_ORDERS = 12  # one unit each, placed at once: more than the web may sell
+# The drifting warehouse: the WMS miscounts these SKUs by DRIFT_UNITS (the ERP does not).
+DRIFT_SKUS = ("NW-TEE-001-WHT-L", "NW-MUG-001-SAG", "NW-CND-001-FIG")
+DRIFT_UNITS = 3
+
+# The stores: each starts with a POS count of STORE_MAX_ON_HAND or fewer of every SKU it sells
+# (STORE_SKUS_EVERY: one SKU in n, so a store's range is a selection); the tills ring up sales live.
+STORE_MAX_ON_HAND = 12
+STORE_SKUS_EVERY = 3
+# What the till states map to (a voided transaction we never saw is born cancelled).
+POS_STATUS_MAP: dict[str, OrderState] = {
+    "completed": OrderState.ACCEPTED,
+    "voided": OrderState.CANCELLED,
+}
+# The price policy: promotions may take at most this much off the ERP price, on every channel
+# and category. The breach: a sale price at PRICE_BREACH_SHARE of the ERP price on these SKUs.
+PROMOTION_MAX_DISCOUNT = Decimal("20.00")
+PRICE_BREACH_SKUS = ("NW-OUT-001-NAV-L", "NW-DRS-001-BLK-S", "NW-THR-001-OAT")
+PRICE_BREACH_SHARE = Decimal("0.60")
 
 # WooCommerce's core statuses, and the demo store's block-checkout drafts as received.
 WOO_STATUS_MAP: dict[str, OrderState] = {**STATUS_MAPPING, "checkout-draft": OrderState.RECEIVED}
@@ -270,17 +299,19 @@ WAREHOUSES: tuple[tuple[str, str, str, str], ...] = (
     ("dc-leipzig", "Leipzig DC", "Leipzig", "DE"),
     ("dc-milan", "Milan DC", "Milan", "IT"),
 )
+# The POS estate's store ids (its simulator's ``store-01`` … ``store-10``): a till names its store
+# by the Location code, so the codes are the POS's.
 STORES: tuple[tuple[str, str, str, str], ...] = (
-    ("store-amsterdam", "Northwind Amsterdam Jordaan", "Amsterdam", "NL"),
-    ("store-utrecht", "Northwind Utrecht Oudegracht", "Utrecht", "NL"),
-    ("store-antwerp", "Northwind Antwerp Meir", "Antwerp", "BE"),
-    ("store-berlin", "Northwind Berlin Mitte", "Berlin", "DE"),
-    ("store-hamburg", "Northwind Hamburg Schanze", "Hamburg", "DE"),
-    ("store-munich", "Northwind Munich Glockenbach", "Munich", "DE"),
-    ("store-copenhagen", "Northwind Copenhagen Vesterbro", "Copenhagen", "DK"),
-    ("store-paris", "Northwind Paris Le Marais", "Paris", "FR"),
-    ("store-milan", "Northwind Milan Brera", "Milan", "IT"),
-    ("store-barcelona", "Northwind Barcelona El Born", "Barcelona", "ES"),
+    ("store-01", "Northwind Amsterdam Jordaan", "Amsterdam", "NL"),
+    ("store-02", "Northwind Utrecht Oudegracht", "Utrecht", "NL"),
+    ("store-03", "Northwind Antwerp Meir", "Antwerp", "BE"),
+    ("store-04", "Northwind Berlin Mitte", "Berlin", "DE"),
+    ("store-05", "Northwind Hamburg Schanze", "Hamburg", "DE"),
+    ("store-06", "Northwind Munich Glockenbach", "Munich", "DE"),
+    ("store-07", "Northwind Copenhagen Vesterbro", "Copenhagen", "DK"),
+    ("store-08", "Northwind Paris Le Marais", "Paris", "FR"),
+    ("store-09", "Northwind Milan Brera", "Milan", "IT"),
+    ("store-10", "Northwind Barcelona El Born", "Barcelona", "ES"),
 )
 WEB_VIRTUAL_LOCATION = ("web-virtual", "Northwind web store (virtual)")
 

@@ -3,8 +3,11 @@
 Starts (or uses) PostgreSQL and Redis, migrates, seeds the Northwind retailer, starts the ERP and
 WooCommerce simulators, the web tier (the buffering front, gunicorn for pages, API and webhooks,
 daphne for websockets), a Celery
-worker and beat, registers the store's order webhooks, and lets the store take orders at a steady
-rate. Prints where to log in, then a status line every few seconds. Ctrl-C stops everything.
+worker and beat, registers the store's order webhooks, gives the warehouse and the ERP their
+opening stock (and waits for both feeds to report it), and lets the store take orders at a steady
+rate, with a flash sale now and then; the stores' tills sell live (``estate.Tills``) and now
+and then a sale price breaks the price policy (``estate.PriceBreach``). Prints where to log
+in, then a status line every few seconds. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -536,6 +539,23 @@ def main(argv: list[str] | None = None) -> int:
                         "status": "active",
                     },
                 )
+        # Stock before the first order, so what the web sells is reserved from real figures.
+        counted_since = time.time()
+        figures = estate.load_stock(sim_urls, erp_url)
+        arrived = estate.wait_for_stock(figures, counted_since)
+        from django.db import close_old_connections
+
+        close_old_connections()
+        accuracy = estate.first_drift_check()
+        say(
+            f"stock: {arrived['wms']} figures from the WMS, {arrived['erp']} from the ERP (of "
+            f"{figures}); first drift check: {accuracy.get('within', 0)} of "
+            f"{accuracy.get('pairs', 0)} SKU × location pairs agree"
+        )
+        tills = estate.Tills(sim_urls["pos-simulator"])
+        counted = tills.count_stock()
+        items = estate.load_prices(erp_url)
+        say(f"stores: {counted} shelf figures counted at 10 stores; prices: {items} ERP items")
         woo_request(woo_url, "POST", "/_sim/rate", {"rate": args.rate})
 
         print(flush=True)
@@ -543,8 +563,8 @@ def main(argv: list[str] | None = None) -> int:
         for username, role in USERS:
             say(f"  log in as {username:<8} / {PASSWORD}  ({role})")
         say(f"  API docs {web_url}/api/docs/ · WooCommerce simulator {woo_url} · ERP {erp_url}")
-        gateway_url, wms_url, ledger_url = sim_urls.values()
-        say(f"  gateway {gateway_url} · WMS {wms_url} · ledger {ledger_url}")
+        gateway_url, wms_url, ledger_url, pos_url = sim_urls.values()
+        say(f"  gateway {gateway_url} · WMS {wms_url} · ledger {ledger_url} · POS {pos_url}")
         say(f"  work queue {web_url}/api/v1/exceptions/?state=open")
         say(f"  backlog {web_url}/api/v1/backlog/")
         say(f"  storefront orders arrive at {args.rate:g}/s · Ctrl-C stops everything")
@@ -562,8 +582,18 @@ def main(argv: list[str] | None = None) -> int:
         say("  ERP and posted to the ledger; every ~40 s an order is cancelled at some stage")
         say("  the store trashes an order every ~25 s (watch it arrive as cancelled) and")
         say("  refunds an item of another every ~20 s (watch the Refunds of its order page)")
+        say("  stock: the WMS counts every minute, the ERP is pulled; see Stock. A flash sale")
+        say("  every ~90 s: a burst of web orders for a SKU the web may sell 5 of (oversells,")
+        say("  the storefront told 0); with chaos the warehouse starts miscounting (drift)")
+        say("  stores: ten tills ring up a sale every ~6 s (split tenders, gift cards), the")
+        say("  odd return and void; store-04 goes offline and uploads its day; a store closes")
+        say("  its day every ~70 s (the first drawer 5.00 over: an exception with the difference)")
+        say("  price: every ~120 s a sale price under the policy's floor (max 20 % off the ERP)")
+        flash = estate.FlashSale(lambda *a: woo_request(woo_url, *a))
+        breach = estate.PriceBreach(lambda *a: woo_request(woo_url, *a))
         started = time.monotonic()
         next_status = started
+        statuses = 0
         while not stopping:
             if args.duration and time.monotonic() - started > args.duration:
                 break
@@ -573,6 +603,19 @@ def main(argv: list[str] | None = None) -> int:
             store.tick()
             with contextlib.suppress(Exception):  # the store may be busy; next tick pays it
                 checkout.tick()
+            try:
+                told = flash.tick()
+            except Exception as exc:  # the demo goes on; the next sale comes
+                told = f"flash sale skipped: {type(exc).__name__}: {exc}"
+            if told:
+                say(told)
+            for name, player in (("till", tills), ("price", breach)):
+                try:
+                    told = player.tick()
+                except Exception as exc:  # a simulator may be restarting: the demo goes on
+                    told = f"{name} skipped: {type(exc).__name__}: {exc}"
+                if told:
+                    say(told)
             if time.monotonic() >= next_cancel:
                 next_cancel += cancellations.every_s
                 from django.db import close_old_connections
@@ -589,6 +632,10 @@ def main(argv: list[str] | None = None) -> int:
 
                 close_old_connections()
                 say(status_line())
+                statuses += 1
+                if statuses % 3 == 0:  # the stores' line every third status
+                    with contextlib.suppress(Exception):
+                        say(estate.till_summary())
                 next_status += args.status_every
             time.sleep(0.2)
     finally:

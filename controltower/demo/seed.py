@@ -4,6 +4,10 @@
 run with the same arguments changes nothing and leaves no history rows. Everything is written as
 the ``system.demo`` service user. The catalog is generated from the tables in ``retailer.py`` with a
 fixed random seed, so every install gets the same SKUs, barcodes, stock and WooCommerce ids.
+
+Stock is not seeded here: like every figure it reaches Control Tower from the systems that count
+it (``inventory.services.record_stock_reports``). :func:`opening_stock` is what the demo loads
+into the WMS and ERP simulators (``estate.load_stock``), whose feeds then report it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import calendar
 import logging
 import random
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +42,8 @@ from controltower.demo.retailer import (
     DEMO_ACTOR,
     EMAIL_DOMAIN,
     ERP_CONNECTION,
+    FLASH_SALE_ON_HAND,
+    FLASH_SALE_SKUS,
     GATEWAY_CONNECTION,
     GL_ACCOUNTS,
     GL_MAPPINGS,
@@ -45,9 +52,15 @@ from controltower.demo.retailer import (
     PAYMENT_METHODS,
     PEOPLE,
     POS_CHANNEL,
+    POS_CONNECTION,
+    POS_STATUS_MAP,
+    PROMOTION_MAX_DISCOUNT,
     RANDOM_SEED,
     STAGE_SLAS,
+    STORE_MAX_ON_HAND,
+    STORE_SKUS_EVERY,
     STORES,
+    UNIT_COST_SHARE,
     WAREHOUSES,
     WEB_ALLOCATION_PERCENT,
     WEB_CHANNEL,
@@ -60,9 +73,10 @@ from controltower.demo.retailer import (
 )
 from controltower.finance.choices import PeriodStatus
 from controltower.finance.models import FiscalPeriod, GLAccount, GLMapping, PostingGate
-from controltower.inventory.choices import ReportingSystem
-from controltower.inventory.models import ChannelAllocationRule, StockPosition
+from controltower.inventory.models import ChannelAllocationRule
 from controltower.orders.models import ChannelStatusMapping, StageSLA
+from controltower.pricing.models import PromotionRule
+from controltower.pricing.services import save_promotion_rule
 from integrations.runtime.crypto import CredentialsError
 from integrations.runtime.models import Connection
 
@@ -76,7 +90,6 @@ _SEEDED_MODELS: tuple[type[models.Model], ...] = (
     SKU,
     SKUCrossReference,
     ChannelStatusMapping,
-    StockPosition,
     ChannelAllocationRule,
     GLAccount,
     GLMapping,
@@ -84,6 +97,7 @@ _SEEDED_MODELS: tuple[type[models.Model], ...] = (
     PaymentMethod,
     StageSLA,
     PostingGate,
+    PromotionRule,
     Connection,
 )
 
@@ -110,15 +124,17 @@ def seed_demo(
     started = timezone.now()
     with acting_as(DEMO_ACTOR) as actor, transaction.atomic():
         web, stores_channel = _seed_channels()
-        status_mappings = _seed_status_mappings(web)
+        status_mappings = _seed_status_mappings(web, WOO_STATUS_MAP)
+        status_mappings += _seed_status_mappings(stores_channel, POS_STATUS_MAP)
         warehouses, stores, _virtual = _seed_locations(web=web, stores_channel=stores_channel)
         skus, products, references = _seed_catalog()
-        positions = _seed_stock(skus=skus, warehouses=warehouses, as_of=started)
         rules = _seed_allocation_rules(channel=web, warehouses=warehouses)
         accounts, mappings, periods = _seed_finance(today=timezone.localdate())
         methods, slas = _seed_lifecycle()
+        promotion_rules = _seed_price_policy(actor)
         connections = _seed_connections(
             web=web,
+            stores_channel=stores_channel,
             woo_base_url=woo_base_url,
             woo_credentials={
                 "webhook_secret": woo_webhook_secret,
@@ -146,13 +162,13 @@ def seed_demo(
         "products": products,
         "skus": len(skus),
         "sku_cross_references": references,
-        "stock_positions": positions,
         "allocation_rules": rules,
         "gl_accounts": accounts,
         "gl_mappings": mappings,
         "fiscal_periods": periods,
         "payment_methods": methods,
         "stage_slas": slas,
+        "promotion_rules": promotion_rules,
         "connections": connections,
         "users": users,
         "history_rows": history_rows,
@@ -174,15 +190,16 @@ def _seed_channels() -> tuple[Channel, Channel]:
     return web, stores
 
 
-def _seed_status_mappings(channel: Channel) -> int:
-    for channel_status, state in WOO_STATUS_MAP.items():
+def _seed_status_mappings(channel: Channel, mapping: dict[str, Any]) -> int:
+    """The channel's statuses → order states (the store's, or the tills' completed / voided)."""
+    for channel_status, state in mapping.items():
         _ensure(
             ChannelStatusMapping,
             lookup={"channel": channel, "channel_status": channel_status},
             values={"state": state.value},
-            reason="demo WooCommerce status mapping",
+            reason=f"demo {channel.code} status mapping",
         )
-    return len(WOO_STATUS_MAP)
+    return len(mapping)
 
 
 def _seed_locations(
@@ -234,47 +251,100 @@ def _seed_catalog() -> tuple[list[SKU], int, int]:
             currency=CURRENCY,
             barcode=spec.barcode,
         )
-        for system, system_code in (
-            (SystemKind.WOOCOMMERCE, str(spec.woo_variation_id)),
-            (SystemKind.ERP, spec.erp_item),
-        ):
-            catalog_services.upsert_sku_cross_reference(
-                sku=sku, system=system, system_code=system_code
-            )
-            references += 1
+        _seed_woo_reference(sku, spec)
+        catalog_services.upsert_sku_cross_reference(
+            sku=sku, system=SystemKind.ERP, system_code=spec.erp_item
+        )
+        references += 2
         skus.append(sku)
     return skus, len(products), references
 
 
-def _seed_stock(*, skus: list[SKU], warehouses: list[Location], as_of: Any) -> int:
-    """ERP and WMS agree on a believable on-hand per SKU and warehouse; existing rows are kept
-    (they belong to the stock syncs once the demo runs)."""
-    rng = random.Random(RANDOM_SEED)
-    existing = set(
-        StockPosition.objects.filter(
-            sku__in=skus,
-            location__in=warehouses,
-            reporting_system__in=(ReportingSystem.ERP, ReportingSystem.WMS),
-        ).values_list("sku_id", "location_id", "reporting_system")
+def _seed_woo_reference(sku: SKU, spec: Any) -> None:
+    """The store's id for the SKU filed exactly as the product pull files it
+    (``catalog.services.apply_channel_product``): ``system_code`` the variation, ``source_system``
+    the connection, ``external_id`` ``<parent>/<variation>``. Stock publishing finds a SKU's place
+    in the shop by these, so the demo publishes from its first figure (and the pull, when it
+    runs, finds nothing to change)."""
+    _ensure(
+        SKUCrossReference,
+        lookup={"system": SystemKind.WOOCOMMERCE.value, "system_code": str(spec.woo_variation_id)},
+        values={
+            "sku": sku,
+            "source_system": f"{SystemKind.WOOCOMMERCE.value}:{WOO_CONNECTION}",
+            "external_id": f"{spec.woo_product_id}/{spec.woo_variation_id}",
+        },
+        reason="SKU cross reference as the product pull files it",
     )
-    total = 0
-    for sku in skus:
-        for warehouse in warehouses:
+
+
+@dataclass(frozen=True)
+class OpeningStock:
+    """One SKU's count at one warehouse, as the WMS and the ERP hold it when the demo starts."""
+
+    sku: str
+    location: str
+    on_hand: int
+    unit_cost: Decimal
+
+
+def opening_stock() -> list[OpeningStock]:
+    """A believable on-hand per SKU and warehouse, the same on every install (fixed seed); the
+    flash-sale SKUs have ``FLASH_SALE_ON_HAND`` at the first DC and none elsewhere. The unit cost
+    is ``UNIT_COST_SHARE`` of the price.
+
+    Stores are not here: their counts come from the POS (:func:`store_opening_stock`)."""
+    rng = random.Random(RANDOM_SEED)
+    first = WAREHOUSES[0][0]
+    rows = []
+    for spec in catalog_specs():
+        cost = (spec.price * UNIT_COST_SHARE).quantize(Decimal("0.01"))
+        for code, *_ in WAREHOUSES:
             on_hand = rng.randint(0, MAX_ON_HAND)  # drawn for every pair, so values are stable
-            for system in (ReportingSystem.ERP, ReportingSystem.WMS):
-                total += 1
-                if (sku.pk, warehouse.pk, system.value) in existing:
-                    continue
-                position = StockPosition(
-                    sku=sku,
-                    location=warehouse,
-                    reporting_system=system,
-                    on_hand=on_hand,
-                    as_of=as_of,
-                )
-                stamp(position, "demo opening stock")
-                position.save()
-    return total
+            if spec.code in FLASH_SALE_SKUS:
+                on_hand = FLASH_SALE_ON_HAND if code == first else 0
+            rows.append(OpeningStock(spec.code, code, on_hand, cost))
+    return rows
+
+
+def store_opening_stock() -> dict[str, list[tuple[str, int]]]:
+    """Each store's opening count as its POS reports it (``estate.Tills.count_stock``): every
+    ``STORE_SKUS_EVERY``-th SKU (a different selection per store), 3 to ``STORE_MAX_ON_HAND``
+    on the shelf, the same on every install. The flash-sale SKUs are web-only."""
+    rng = random.Random(RANDOM_SEED + 1)
+    specs = [spec for spec in catalog_specs() if spec.code not in FLASH_SALE_SKUS]
+    return {
+        code: [
+            (spec.code, rng.randint(3, STORE_MAX_ON_HAND))
+            for position, spec in enumerate(specs)
+            if position % STORE_SKUS_EVERY == number % STORE_SKUS_EVERY
+        ]
+        for number, (code, *_) in enumerate(STORES)
+    }
+
+
+def erp_items() -> list[dict[str, str]]:
+    """The ERP's item master for the demo: every SKU at its catalog price (the store's regular
+    price), standard tax class, loaded into the ERP simulator (``estate.load_prices``)."""
+    return [
+        {"sku": spec.code, "price": f"{spec.price:.4f}", "currency": CURRENCY,
+         "tax_class": "standard"}
+        for spec in catalog_specs()
+    ]  # fmt: skip
+
+
+def _seed_price_policy(actor: Any) -> int:
+    """One promotion rule for every channel and category: at most ``PROMOTION_MAX_DISCOUNT`` %
+    off the ERP price (without a rule no discount at all is allowed). Through the pricing
+    service, so a changed rule is checked at once; left alone when it already says that."""
+    rule = PromotionRule.objects.filter(channel__isnull=True, category="").first()
+    if rule is not None and rule.max_discount_percent == PROMOTION_MAX_DISCOUNT:
+        return 1
+    rule = rule or PromotionRule(channel=None, category="")
+    rule.max_discount_percent = PROMOTION_MAX_DISCOUNT
+    rule.note = "Demo policy: promotions at most 20 % off the ERP price"
+    save_promotion_rule(rule, actor=actor, reason="demo promotion policy")
+    return 1
 
 
 def _seed_allocation_rules(*, channel: Channel, warehouses: list[Location]) -> int:
@@ -344,14 +414,15 @@ def _seed_lifecycle() -> tuple[int, int]:
 def _seed_connections(
     *,
     web: Channel,
+    stores_channel: Channel,
     woo_base_url: str,
     woo_credentials: dict[str, str],
     erp_base_url: str,
     erp_credentials: dict[str, str],
     systems: dict[str, tuple[str, dict[str, str]]],
 ) -> int:
-    """The store and the ERP always; the gateway, warehouse and ledger when ``systems`` names
-    them (kind → (base URL, credentials))."""
+    """The store and the ERP always; the gateway, warehouse, ledger and the stores' tills (on
+    the stores' channel) when ``systems`` names them (kind → (base URL, credentials))."""
     specs = [
         (WOO_CONNECTION, "WooCommerce — Northwind web store", SystemKind.WOOCOMMERCE, web,
          woo_base_url, woo_credentials),
@@ -361,11 +432,13 @@ def _seed_connections(
         SystemKind.PAYMENTS: (GATEWAY_CONNECTION, "Payment gateway (Stripe-shaped)"),
         SystemKind.WMS: (WMS_CONNECTION, "Northwind warehouse (WMS)"),
         SystemKind.FINANCE: (LEDGER_CONNECTION, "Northwind general ledger"),
+        SystemKind.POS: (POS_CONNECTION, "Northwind store tills (POS)"),
     }
     for kind, (slug, display_name) in names.items():
         if kind.value in systems:
             base_url, credentials = systems[kind.value]
-            specs.append((slug, display_name, kind, None, base_url, credentials))
+            channel = stores_channel if kind == SystemKind.POS else None
+            specs.append((slug, display_name, kind, channel, base_url, credentials))
     for slug, display_name, kind, channel, base_url, credentials in specs:
         values = {
             "name": display_name,

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db import connection
+from django.db import connection, transaction
 
 from controltower.inventory.choices import DEFAULT_AUTHORITY
 
@@ -37,7 +37,7 @@ INT_MAX = 2147483647
 # What every statement starts from: the authoritative figures and what is held against them,
 # in total and per channel (the channel of a reservation is its order's).
 _FIGURES = f"""
-onhand AS (
+onhand AS NOT MATERIALIZED (
     SELECT p.sku_id, p.location_id, p.on_hand, p.as_of
     FROM inventory_stockposition p
     JOIN catalog_location l ON l.id = p.location_id AND l.is_active
@@ -61,12 +61,14 @@ available AS (
     SELECT o.sku_id, o.location_id, a.channel_id,
            GREATEST(0, LEAST(
                LEAST(COALESCE(a.cap, {INT_MAX}),
-                     FLOOR(GREATEST(0, o.on_hand - a.safety_stock) * a.percent / 100))
+                     GREATEST(0, o.on_hand - a.safety_stock) * a.bp / 10000)
                    - COALESCE(mine.quantity, 0),
                o.on_hand - COALESCE(h.quantity, 0) - a.safety_stock
            ))::integer AS quantity
     FROM onhand o
-    JOIN inventory_channelallocationrule a ON a.location_id = o.location_id
+    -- the percent in basis points: integer arithmetic over every row, not numeric
+    JOIN (SELECT channel_id, location_id, safety_stock, cap, (percent * 100)::integer AS bp
+          FROM inventory_channelallocationrule) a ON a.location_id = o.location_id
     LEFT JOIN held h ON h.sku_id = o.sku_id AND h.location_id = o.location_id
     LEFT JOIN held_by mine ON mine.sku_id = o.sku_id AND mine.location_id = o.location_id
         AND mine.channel_id = a.channel_id
@@ -107,13 +109,25 @@ ORDER BY sku_id, quantity DESC, location_id
 """
 
 
+# A full recompute hashes every position: with PostgreSQL's default 4 MB per hash it spills to
+# disk; this much memory for that one statement's transaction keeps it in memory. Its plan is
+# serial: gathering two million rows from parallel workers costs more than it saves here.
+FULL_WORK_MEM = "256MB"
+
+
 def recompute(sku_ids: Iterable[int] | None = None) -> list[tuple[int, int, int]]:
     """Recompute ATS for ``sku_ids`` (every SKU when None): ``(sku, channel, quantity)`` of the
-    rows that changed (or appeared). One statement, in the caller's transaction."""
+    rows that changed (or appeared). One statement, in the caller's transaction (or its own)."""
     skus = sorted(set(sku_ids)) if sku_ids is not None else []
     if sku_ids is not None and not skus:
         return []
-    with connection.cursor() as cursor:
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        if sku_ids is None:
+            cursor.execute(
+                "SELECT set_config('work_mem', %s, true), "
+                "set_config('max_parallel_workers_per_gather', '0', true)",
+                [FULL_WORK_MEM],
+            )
         cursor.execute(_RECOMPUTE, {"all": sku_ids is None, "skus": skus})
         return [(int(s), int(c), int(q)) for s, c, q in cursor.fetchall()]
 

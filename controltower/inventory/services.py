@@ -350,7 +350,10 @@ def _reserve(lines: list[Any]) -> list[Reservation]:
                 places = left.get(line.sku_id, {})
                 total = sum(places.values())
                 need = quantity
-                for location_id in sorted(places, key=lambda loc: (-places[loc], loc)):
+                # its own location first (a till sale's store), then the one that can give most
+                own = line.fulfilment_location_id
+                order_of = sorted(places, key=lambda loc: (loc != own, -places[loc], loc))
+                for location_id in order_of:
                     take = min(need, places[location_id])
                     if take <= 0:
                         continue

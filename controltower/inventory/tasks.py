@@ -39,9 +39,10 @@ def check_drift() -> dict[str, int]:
 @shared_task(name="inventory.recompute_ats")
 def recompute_ats() -> int:
     """Every SKU's ATS again, in one statement; what changed is published."""
-    with acting_as("system.inventory"), transaction.atomic():
-        changed = ats.recompute()
-        mark_publications(changed)
+    with acting_as("system.inventory"):
+        changed = ats.recompute()  # ranges of SKUs side by side (ats.recompute_all)
+        with transaction.atomic():
+            mark_publications(changed)
     if changed:
         logger.info("ATS recompute changed %s figure(s)", len(changed))
     return len(changed)

@@ -10,13 +10,25 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from controltower.catalog.choices import LocationType, SystemKind
-from controltower.catalog.models import SKU, Channel, Location
-from controltower.demo.seed import catalog_for_woocommerce, seed_demo
+from controltower.catalog.models import SKU, Channel, Location, SKUCrossReference
+from controltower.core.context import acting_as
+from controltower.demo.retailer import FLASH_SALE_SKUS, STORE_MAX_ON_HAND, STORES, catalog_specs
+from controltower.demo.seed import (
+    catalog_for_woocommerce,
+    erp_items,
+    opening_stock,
+    seed_demo,
+    store_opening_stock,
+)
 from controltower.finance.choices import PeriodStatus, PostingEvent
 from controltower.finance.models import FiscalPeriod, GLMapping
 from controltower.inventory.models import ChannelAllocationRule, StockPosition
+from controltower.inventory.services import PublishItem
 from controltower.orders.models import ChannelStatusMapping
+from controltower.pricing.models import PromotionRule
 from integrations.runtime.models import Connection
+from integrations.woocommerce import products, stock
+from integrations.woocommerce.simulator import WooCommerceSimulator
 
 logger = logging.getLogger(__name__)
 
@@ -93,23 +105,90 @@ def test_seed_demo_skus_are_believable_variants() -> None:
 
 
 @pytest.mark.django_db
-def test_seed_demo_stock_agrees_between_erp_and_wms() -> None:
+def test_seed_demo_allocates_stock_to_the_web_and_leaves_figures_to_the_feeds() -> None:
     # given
-    counts = _seed()
+    _seed()
 
     # when
-    positions = StockPosition.objects.filter(location__type=LocationType.WAREHOUSE)
-    by_key: dict[tuple[int, int], set[int]] = {}
-    for sku_id, location_id, on_hand in positions.values_list("sku_id", "location_id", "on_hand"):
-        by_key.setdefault((sku_id, location_id), set()).add(on_hand)
-
-    # then
-    assert positions.count() == counts["skus"] * 3 * 2 == counts["stock_positions"]
-    assert all(len(values) == 1 for values in by_key.values())
-    assert all(0 <= value <= 120 for (value,) in by_key.values())
     rules = ChannelAllocationRule.objects.filter(channel__code="web")
-    assert rules.count() == 3
-    assert {(rule.percent, rule.safety_stock) for rule in rules} == {(Decimal("80.00"), 2)}
+
+    # then: the web sells 80 % of each DC's stock above 2; no figure without a system's count
+    assert {(rule.location.code, rule.percent, rule.safety_stock) for rule in rules} == {
+        (code, Decimal("80.00"), 2) for code in ("dc-rotterdam", "dc-leipzig", "dc-milan")
+    }
+    assert StockPosition.objects.count() == 0
+
+
+def test_opening_stock_is_stable_with_flash_sale_skus_at_one_dc() -> None:
+    # given
+    specs = {spec.code: spec for spec in catalog_specs()}
+
+    # when
+    rows = opening_stock()
+
+    # then: every SKU at every DC, the same on every call, costed at 42 % of its price
+    assert rows == opening_stock()
+    assert len(rows) == len(specs) * 3
+    assert len({(row.sku, row.location) for row in rows}) == len(rows)
+    assert all(0 <= row.on_hand <= 120 for row in rows)
+    assert all(row.unit_cost == (specs[row.sku].price * Decimal("0.42")).quantize(Decimal("0.01"))
+               for row in rows)  # fmt: skip
+    flash = {(row.sku, row.location): row.on_hand for row in rows if row.sku in FLASH_SALE_SKUS}
+    assert flash == {
+        (code, location): 9 if location == "dc-rotterdam" else 0
+        for code in FLASH_SALE_SKUS
+        for location in ("dc-rotterdam", "dc-leipzig", "dc-milan")
+    }
+
+
+@pytest.mark.django_db
+def test_seed_demo_files_store_ids_where_stock_publishing_finds_them() -> None:
+    # given
+    counts = _seed()
+    woo = Connection.objects.get(slug="woo-web")
+    tee = SKU.objects.get(code="NW-TEE-001-BLK-M")
+    spec = next(spec for spec in catalog_specs() if spec.code == tee.code)
+
+    # when
+    reference = SKUCrossReference.objects.get(sku=tee, system=SystemKind.WOOCOMMERCE)
+    items = [PublishItem(sku.pk, sku.code, 1) for sku in SKU.objects.all()]
+    targets, missing = stock.targets_for(woo, items)
+
+    # then: filed as the product pull files a variation; every SKU has its place in the shop
+    assert (reference.system_code, reference.source_system, reference.external_id) == (
+        str(spec.woo_variation_id),
+        "woocommerce:woo-web",
+        f"{spec.woo_product_id}/{spec.woo_variation_id}",
+    )
+    assert missing == {}
+    assert len(targets) == counts["skus"]
+    assert {t.parent for t in targets if t.item.sku == tee.code} == {spec.woo_product_id}
+
+
+@pytest.mark.django_db
+def test_product_pull_from_the_demo_store_changes_no_cross_reference() -> None:
+    # given: the seeded retailer and its store, holding the seeded catalog
+    _seed()
+    shop = WooCommerceSimulator(
+        consumer_key=SEED_ARGS["woo_consumer_key"],
+        consumer_secret=SEED_ARGS["woo_consumer_secret"],
+        catalog=catalog_for_woocommerce(),
+    )
+    shop.serve_in_thread()
+    woo = Connection.objects.get(slug="woo-web")
+    woo.base_url = shop.url
+    woo.save(update_fields=["base_url"])
+    before = SKUCrossReference.history.count()
+    try:
+        # when
+        with acting_as("sync.woocommerce"):
+            run = products.pull_products(woo)
+    finally:
+        shop.shutdown()
+
+    # then: the pull finds every reference where the seed filed it
+    assert run.status == "succeeded", run.error
+    assert SKUCrossReference.history.count() == before
 
 
 @pytest.mark.django_db
@@ -145,6 +224,69 @@ def test_seed_demo_maps_woocommerce_statuses_and_postings() -> None:
 
 
 @pytest.mark.django_db
+def test_seed_demo_connects_the_tills_on_the_stores_channel() -> None:
+    # given
+    systems = {"pos": ("http://127.0.0.1:8106", {"token": "t", "webhook_secret": "whsec-pos"})}
+
+    # when
+    counts = seed_demo(**SEED_ARGS, systems=systems)  # type: ignore[arg-type]
+
+    # then
+    pos = Connection.objects.get(slug="pos-stores")
+    assert (pos.kind, pos.channel.code, pos.base_url) == ("pos", "stores", "http://127.0.0.1:8106")
+    assert pos.credentials == {"token": "t", "webhook_secret": "whsec-pos"}
+    statuses = dict(
+        ChannelStatusMapping.objects.filter(channel__code="stores").values_list(
+            "channel_status", "state"
+        )
+    )
+    assert statuses == {"completed": "accepted", "voided": "cancelled"}
+    assert counts["status_mappings"] == 10
+    # the tills sell from their own shelf: the stores' channel has no allocation rule, so a
+    # sale reserves at its store (a rule would let a sale reserve at whichever store has most)
+    assert not ChannelAllocationRule.objects.filter(channel__code="stores").exists()
+    gift_cards = GLMapping.objects.get(event=PostingEvent.GIFT_CARDS, channel__isnull=True)
+    assert gift_cards.account.code == "2300"
+    codes = set(Location.objects.filter(type=LocationType.STORE).values_list("code", flat=True))
+    assert codes == {f"store-{n:02d}" for n in range(1, 11)}  # the POS's store ids
+
+
+@pytest.mark.django_db
+def test_seed_demo_sets_the_promotion_policy_once() -> None:
+    # given
+    _seed()
+
+    # when
+    second = _seed()
+
+    # then
+    rule = PromotionRule.objects.get()
+    assert (rule.channel, rule.category, rule.max_discount_percent) == (None, "", Decimal("20"))
+    assert second["promotion_rules"] == 1
+    assert second["history_rows"] == 0
+
+
+def test_store_opening_stock_is_stable_and_on_the_stores_shelves() -> None:
+    # given
+    prices = {spec.code: spec.price for spec in catalog_specs()}
+
+    # when
+    first, second = store_opening_stock(), store_opening_stock()
+
+    # then
+    assert first == second
+    assert set(first) == {code for code, *_ in STORES}
+    for items in first.values():
+        assert 50 <= len(items) <= 80
+        assert all(3 <= on_hand <= STORE_MAX_ON_HAND for _, on_hand in items)
+        assert not {sku for sku, _ in items} & set(FLASH_SALE_SKUS)
+    items = erp_items()
+    assert len(items) == len(prices)
+    assert all(Decimal(item["price"]) == prices[item["sku"]] for item in items)
+    assert {item["tax_class"] for item in items} == {"standard"}
+
+
+@pytest.mark.django_db
 def test_seed_demo_users_have_their_roles() -> None:
     # given
     _seed()
@@ -172,7 +314,7 @@ def test_seed_demo_is_idempotent() -> None:
     # given
     first = _seed()
     sku_history = SKU.history.count()
-    position_history = StockPosition.history.count()
+    reference_history = SKUCrossReference.history.count()
     connection_history = Connection.history.count()
 
     # when
@@ -183,7 +325,7 @@ def test_seed_demo_is_idempotent() -> None:
     assert second == {**first, "history_rows": 0}
     assert SKU.objects.count() == first["skus"]
     assert SKU.history.count() == sku_history
-    assert StockPosition.history.count() == position_history
+    assert SKUCrossReference.history.count() == reference_history
     assert Connection.history.count() == connection_history
     assert get_user_model().objects.filter(is_active=True).count() == 5
 
@@ -239,7 +381,7 @@ def test_seed_demo_history_names_the_demo_actor() -> None:
     record = SKU.history.filter(code="NW-TEE-001-BLK-M").get()
     actors = {
         model.__name__: set(model.history.values_list("history_user__username", flat=True))
-        for model in (SKU, Channel, Location, StockPosition, Connection, GLMapping)
+        for model in (SKU, Channel, Location, SKUCrossReference, Connection, GLMapping)
     }
 
     # then

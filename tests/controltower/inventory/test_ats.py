@@ -172,3 +172,23 @@ def test_a_channel_reserves_its_share_of_a_location_and_no_more():
     assert sum(r.quantity for r in held) == 5
     assert OpsException.objects.filter(type=ExceptionType.OVERSELL).count() == 1
     assert ats(tee, web) == 0
+
+
+def test_drift_opens_with_each_systems_figure_and_closes_when_they_agree_again():
+    from controltower.inventory.models import DriftTolerance
+
+    wh, tee = make_warehouse(), sku(TEE)
+    with service_scope():
+        type(tee).objects.filter(pk=tee.pk).update(cost_amount=4)
+        DriftTolerance.objects.create(location=None, units=1)  # one unit either way is fine
+    report("wms", tee, wh, 10)
+    report("erp", tee, wh, 11)
+    assert not OpsException.objects.filter(type=ExceptionType.INVENTORY_DRIFT).exists()
+    report("erp", tee, wh, 14)
+    drift = OpsException.objects.open().get(type=ExceptionType.INVENTORY_DRIFT)
+    assert drift.title == f"Stock drift: {TEE} at {wh.name} differs by 4"
+    assert drift.detail == "ERP 14, WMS 10: a difference of 4 unit(s), 16.00 EUR at cost."
+    assert drift.money_at_risk_amount == 16
+    report("wms", tee, wh, 14)
+    drift.refresh_from_db()
+    assert (drift.state, drift.resolution_reason) == ("resolved", "the systems agree again")

@@ -18,8 +18,10 @@ logger = logging.getLogger(__name__)
 def _system(spec: str) -> tuple[str, tuple[str, dict[str, str]]]:
     head, *pairs = spec.split(",")
     kind, _, url = head.partition("=")
-    if kind not in ("payments", "wms", "finance") or not url:
-        raise CommandError(f"--system {spec!r}: expected payments|wms|finance=URL,key=value,...")
+    if kind not in ("payments", "wms", "finance", "pos") or not url:
+        raise CommandError(
+            f"--system {spec!r}: expected payments|wms|finance|pos=URL,key=value,..."
+        )
     credentials = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
     return kind, (url, credentials)
 
@@ -50,8 +52,8 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="KIND=URL,KEY=VALUE,...",
-            help="also connect a system: payments, wms or finance, its base URL and credentials "
-            "(e.g. wms=http://127.0.0.1:8104,token=wms-secret-token,webhook_secret=s)",
+            help="also connect a system: payments, wms, finance or pos, its base URL and "
+            "credentials (e.g. wms=http://127.0.0.1:8104,token=wms-secret-token,webhook_secret=s)",
         )
         parser.add_argument(
             "--catalog-out",
