@@ -5,8 +5,8 @@ WooCommerce simulators, the web tier (the buffering front, gunicorn for pages, A
 daphne for websockets), a Celery
 worker and beat, registers the store's order webhooks, gives the warehouse and the ERP their
 opening stock (and waits for both feeds to report it), and lets the store take orders at a steady
-rate, with a flash sale now and then; the stores' tills sell live (``estate.Tills``) and now
-and then a sale price breaks the price policy (``estate.PriceBreach``). Prints where to log
+rate, with a flash sale now and then; the stores' tills sell live (``tills.Tills``) and now
+and then a sale price breaks the price policy (``prices.PriceBreach``). Prints where to log
 in, then a status line every few seconds. Ctrl-C stops everything.
 """
 
@@ -399,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    from controltower.demo import estate
+    from controltower.demo import estate, prices
+    from controltower.demo import tills as tills_module
 
     log_dir = data_dir() / "demo"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -552,9 +553,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{figures}); first drift check: {accuracy.get('within', 0)} of "
             f"{accuracy.get('pairs', 0)} SKU × location pairs agree"
         )
-        tills = estate.Tills(sim_urls["pos-simulator"])
+        tills = tills_module.Tills(sim_urls["pos-simulator"])
         counted = tills.count_stock()
-        items = estate.load_prices(erp_url)
+        items = prices.load_prices(erp_url)
         say(f"stores: {counted} shelf figures counted at 10 stores; prices: {items} ERP items")
         woo_request(woo_url, "POST", "/_sim/rate", {"rate": args.rate})
 
@@ -590,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
         say("  its day every ~70 s (the first drawer 5.00 over: an exception with the difference)")
         say("  price: every ~120 s a sale price under the policy's floor (max 20 % off the ERP)")
         flash = estate.FlashSale(lambda *a: woo_request(woo_url, *a))
-        breach = estate.PriceBreach(lambda *a: woo_request(woo_url, *a))
+        breach = prices.PriceBreach(lambda *a: woo_request(woo_url, *a))
         started = time.monotonic()
         next_status = started
         statuses = 0
@@ -635,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
                 statuses += 1
                 if statuses % 3 == 0:  # the stores' line every third status
                     with contextlib.suppress(Exception):
-                        say(estate.till_summary())
+                        say(tills_module.till_summary())
                 next_status += args.status_every
             time.sleep(0.2)
     finally:

@@ -308,7 +308,7 @@ def opening_stock() -> list[OpeningStock]:
 
 
 def store_opening_stock() -> dict[str, list[tuple[str, int]]]:
-    """Each store's opening count as its POS reports it (``estate.Tills.count_stock``): every
+    """Each store's opening count as its POS reports it (``tills.Tills.count_stock``): every
     ``STORE_SKUS_EVERY``-th SKU (a different selection per store), 3 to ``STORE_MAX_ON_HAND``
     on the shelf, the same on every install. The flash-sale SKUs are web-only."""
     rng = random.Random(RANDOM_SEED + 1)
@@ -325,7 +325,7 @@ def store_opening_stock() -> dict[str, list[tuple[str, int]]]:
 
 def erp_items() -> list[dict[str, str]]:
     """The ERP's item master for the demo: every SKU at its catalog price (the store's regular
-    price), standard tax class, loaded into the ERP simulator (``estate.load_prices``)."""
+    price), standard tax class, loaded into the ERP simulator (``prices.load_prices``)."""
     return [
         {"sku": spec.code, "price": f"{spec.price:.4f}", "currency": CURRENCY,
          "tax_class": "standard"}

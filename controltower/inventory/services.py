@@ -385,13 +385,13 @@ def _reservation(line: Any, quantity: int, *, location_id: int | None) -> Reserv
 
 def _oversold(shortfall: Shortfall) -> None:
     line, order = shortfall.line, shortfall.line.order
-    sku = SKU.objects.only("code").get(pk=line.sku_id)
+    code = line.sku_code  # the line names its SKU: no read per shortfall
     unit = line.unit_price_amount
     open_exception(
         type=ExceptionType.OVERSELL,
         dedupe_key=f"oversell:{line.pk}",
-        title=f"{order}: {sku.code} oversold by {shortfall.short}",
-        detail=f"Order {order} asked for {line.quantity - line.quantity_cancelled} × {sku.code}; "
+        title=f"{order}: {code} oversold by {shortfall.short}",
+        detail=f"Order {order} asked for {line.quantity - line.quantity_cancelled} × {code}; "
         f"the channel could sell {shortfall.available} when it was accepted, so "
         f"{shortfall.short} could not be reserved. Find stock, or cancel the line.",
         severity=Severity.HIGH,
@@ -400,9 +400,9 @@ def _oversold(shortfall: Shortfall) -> None:
         currency=order.currency,
         subject_type="orders.order",
         subject_id=str(order.pk),
-        context={"sku": sku.code, "short": shortfall.short, "available": shortfall.available},
+        context={"sku": code, "short": shortfall.short, "available": shortfall.available},
     )
-    logger.warning("order %s oversold %s × %s", order.pk, shortfall.short, sku.code)
+    logger.warning("order %s oversold %s × %s", order.pk, shortfall.short, code)
 
 
 @domain_service

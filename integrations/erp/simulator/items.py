@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from integrations.erp.simulator.stock import validate_stock_query
+from integrations.erp.simulator.stock import paged, validate_stock_query, validation_failed
 from integrations.simkit import Request, Response, iso_utc, json_response
 
 MAX_ITEMS = 10_000  # per POST /_sim/items
@@ -103,19 +103,8 @@ class ItemsMixin:
             return self._unauthorized()
         errors, query = validate_stock_query(request)
         if errors:
-            return json_response({"error": "validation failed", "fields": errors}, 400)
-        rows = self.item_rows(query["since"])
-        page, per_page = query["page"], query["per_page"]
-        start = (page - 1) * per_page
-        return json_response(
-            {
-                "results": rows[start : start + per_page],
-                "page": page,
-                "per_page": per_page,
-                "total": len(rows),
-                "next_page": page + 1 if start + per_page < len(rows) else None,
-            }
-        )
+            return validation_failed(errors)
+        return paged(self.item_rows(query["since"]), query)
 
     # -- /_sim ----------------------------------------------------------------------------
 
@@ -129,6 +118,6 @@ class ItemsMixin:
             return json_response({"error": "invalid JSON body", "fields": {}}, 400)
         errors = validate_items(payload)
         if errors:
-            return json_response({"error": "validation failed", "fields": errors}, 400)
+            return validation_failed(errors)
         stamp = self.set_items(payload["items"])
         return json_response({"stored": len(payload["items"]), "updated_at": iso_utc(stamp)})

@@ -30,8 +30,24 @@ MAX_ITEMS = 10_000  # per POST /_sim/stock
 _DIGITS = re.compile(r"[0-9]{1,9}")
 
 
-def _validation_failed(fields: dict[str, str]) -> Response:
+def validation_failed(fields: dict[str, str]) -> Response:
     return json_response({"error": "validation failed", "fields": fields}, 400)
+
+
+def paged(rows: list[dict[str, Any]], query: dict[str, Any]) -> Response:
+    """One page of a feed (``validate_stock_query``'s ``page`` / ``per_page``) as the contract
+    answers it: the results, where it is, the total and the next page (None on the last)."""
+    page, per_page = query["page"], query["per_page"]
+    start = (page - 1) * per_page
+    return json_response(
+        {
+            "results": rows[start : start + per_page],
+            "page": page,
+            "per_page": per_page,
+            "total": len(rows),
+            "next_page": page + 1 if start + per_page < len(rows) else None,
+        }
+    )
 
 
 def parse_moment(value: Any) -> datetime | None:
@@ -177,19 +193,8 @@ class StockMixin:
             return self._unauthorized()
         errors, query = validate_stock_query(request)
         if errors:
-            return _validation_failed(errors)
-        rows = self.stock_rows(query["since"])
-        page, per_page = query["page"], query["per_page"]
-        start = (page - 1) * per_page
-        return json_response(
-            {
-                "results": rows[start : start + per_page],
-                "page": page,
-                "per_page": per_page,
-                "total": len(rows),
-                "next_page": page + 1 if start + per_page < len(rows) else None,
-            }
-        )
+            return validation_failed(errors)
+        return paged(self.stock_rows(query["since"]), query)
 
     # -- /_sim ----------------------------------------------------------------------------
 
@@ -203,6 +208,6 @@ class StockMixin:
             return json_response({"error": "invalid JSON body", "fields": {}}, 400)
         errors = validate_stock_items(payload)
         if errors:
-            return _validation_failed(errors)
+            return validation_failed(errors)
         stamp = self.set_stock(payload["items"])
         return json_response({"stored": len(payload["items"]), "updated_at": iso_utc(stamp)})
